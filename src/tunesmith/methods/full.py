@@ -1,0 +1,10 @@
+"""Full fine-tuning: every parameter trains."""
+
+from tunesmith.methods import register
+
+
+@register("full", artifact="model")
+def apply_full(model, cfg):
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    return model

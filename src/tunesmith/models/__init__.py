@@ -1,0 +1,10 @@
+"""Choose a model: resolve aliases, local folders, .gguf files and Hub ids; plan memory."""
+
+from tunesmith.models.bundled import BUNDLED, DEFAULT_CAUSAL_LM, locate
+from tunesmith.models.memory import MemoryPlan, plan_memory
+from tunesmith.models.resolve import ModelSource, load_causal_lm, load_tokenizer, resolve_model
+
+__all__ = [
+    "BUNDLED", "DEFAULT_CAUSAL_LM", "locate", "MemoryPlan", "plan_memory",
+    "ModelSource", "load_causal_lm", "load_tokenizer", "resolve_model",
+]

@@ -1,0 +1,96 @@
+"""Trainer callbacks: metrics as JSON lines, a rich progress bar with tokens/s and ETA, Ctrl-C → checkpoint."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+
+class MetricsLog(TrainerCallback):
+    """Appends every logged value (loss, eval_loss, learning rate, tokens/s) to metrics.jsonl."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.last_time = time.perf_counter()
+        self.last_tokens = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.last_time, self.last_tokens = time.perf_counter(), state.num_input_tokens_seen
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        row = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), **(logs or {})}
+        if "loss" in row:
+            now = time.perf_counter()
+            seen = state.num_input_tokens_seen
+            row["tokens_per_second"] = round((seen - self.last_tokens) / max(now - self.last_time, 1e-9), 2)
+            self.last_time, self.last_tokens = now, seen
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+
+class Progress(TrainerCallback):
+    """One live line: step, loss, validation loss, tokens/s, ETA."""
+
+    def __init__(self, console):
+        self.console = console
+        self.bar = None
+        self.fields = {"loss": "-", "eval": "-", "tps": "-"}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("training"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}  val {task.fields[eval]}  {task.fields[tps]} tok/s  ETA"),
+            TimeRemainingColumn(), console=self.console, transient=False,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=state.max_steps, completed=state.global_step, **self.fields)
+        self.started, self.start_tokens = time.perf_counter(), state.num_input_tokens_seen
+
+    def on_step_end(self, args, state, control, **kwargs):
+        elapsed = time.perf_counter() - self.started
+        self.fields["tps"] = f"{(state.num_input_tokens_seen - self.start_tokens) / max(elapsed, 1e-9):.0f}"
+        self.bar.update(self.task, completed=state.global_step, **self.fields)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" in logs and math.isfinite(logs["loss"]):
+            self.fields["loss"] = f"{logs['loss']:.4f}"
+        if "eval_loss" in logs:
+            self.fields["eval"] = f"{logs['eval_loss']:.4f}"
+        self.bar.update(self.task, **self.fields)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar:
+            self.bar.stop()
+
+
+class StopOnInterrupt(TrainerCallback):
+    """First Ctrl-C: finish the current step, save a resumable checkpoint, stop. Second Ctrl-C: abort at once."""
+
+    def __init__(self):
+        self.interrupted = False
+        self.previous = None
+
+    def _handle(self, signum, frame):
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.interrupted:
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)

@@ -1,0 +1,207 @@
+"""The training stage: config → hardware → model → data → method → objective's trainer → run directory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tunesmith.config import RunConfig
+from tunesmith.errors import UserError
+from tunesmith.runs import create_run, latest_checkpoint, open_run, update_manifest, write_json
+
+
+class RunLog:
+    """Prints to the console and keeps the same lines in the run's train.log."""
+
+    def __init__(self, console):
+        self.console = console
+        self.path: Path | None = None
+        self.pending: list[str] = []
+
+    def attach(self, run: Path) -> None:
+        self.path = run / "train.log"
+        self._append(self.pending)
+        self.pending = []
+
+    def _append(self, lines: list[str]) -> None:
+        with self.path.open("a") as handle:
+            handle.writelines(f"{time.strftime('%H:%M:%S')} {line}\n" for line in lines)
+
+    def __call__(self, line: str) -> None:
+        self.console.print(line, highlight=False, markup=False)
+        self._append([line]) if self.path else self.pending.append(line)
+
+
+def trainer_args(config: RunConfig, hardware, run: Path, has_validation: bool) -> dict:
+    """TrainingArguments for the objective's trainer; every hardware-sensitive default is explicit here."""
+    t = config.training
+    return dict(
+        output_dir=str(run / "checkpoints"),
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=config.eval.batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=t.warmup_ratio,  # a float in [0, 1) is a ratio of total steps
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        seed=t.seed,
+        logging_steps=t.logging_steps,
+        eval_strategy="steps" if has_validation else "no",
+        eval_steps=config.eval.steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        # TRL turns bf16 and activation checkpointing on by default; on a CPU without native bf16 that made
+        # training 13x slower, and checkpointing only pays when memory is short. Decided by hardware.py instead.
+        bf16=hardware.dtype == "bfloat16" and hardware.device != "cpu",
+        fp16=hardware.dtype == "float16" and hardware.device == "cuda",
+        activation_checkpointing=False,
+        use_cpu=hardware.device == "cpu",
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        max_length=config.data.max_length,
+    )
+
+
+def _check_memory(plan, hardware, log) -> None:
+    log(f"memory plan: {plan.describe()}; available {hardware.available_memory_gb:.1f} GiB")
+    if plan.total_gb > hardware.available_memory_gb:
+        raise UserError(
+            f"this run needs about {plan.total_gb:.1f} GiB but only {hardware.available_memory_gb:.1f} GiB is free",
+            hint="lower training.batch_size or data.max_length, or use method.name=lora",
+        )
+
+
+def _load_model(config: RunConfig, source, hardware, method, data, log):
+    from tunesmith.methods import count_parameters
+    from tunesmith.models import load_causal_lm, plan_memory
+
+    model = load_causal_lm(source, hardware.dtype, config.model.revision, config.model.trust_remote_code)
+    model = method.apply(model, config.method).to(hardware.device)
+    trainable, total = count_parameters(model)
+    log(f"parameters: {trainable:,} trainable of {total:,} ({100 * trainable / total:.2f}%), method {method.name}")
+    longest = max(r["longest"] for r in data.report.values())
+    _check_memory(plan_memory(model.config, total, trainable, hardware.dtype, config.training.batch_size, longest),
+                  hardware, log)
+    return model
+
+
+def _save_artifact(trainer, tokenizer, run: Path, artifact: str) -> Path:
+    import os
+    import shutil
+
+    target = run / artifact
+    tmp = run / f".{artifact}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def _final_eval(trainer, config: RunConfig, data, method, tokenizer, log) -> dict | None:
+    from tunesmith.evaluate import compare_with_base
+    from tunesmith.inference import generate
+
+    test = data.splits.get("test") or []
+    if not (config.eval.compare_with_base and test):
+        return None
+    test = test[: config.eval.max_examples] if config.eval.max_examples else test
+    model = trainer.model.eval()
+    prompts = [ex.messages[:-1] for ex in test]
+    references = [ex.messages[-1]["content"] for ex in test]
+    run_gen = lambda conv: generate(model, tokenizer, conv, config.eval.max_new_tokens, config.eval.batch_size)  # noqa: E731
+    # A PEFT model is its own base with the adapter switched off: no second copy of the weights in memory.
+    base_ctx = model.disable_adapter if method.artifact == "adapter" else None
+    if base_ctx is None:
+        log("base comparison for full fine-tuning needs the base reloaded; loading it")
+
+    def run_base(conv):
+        if base_ctx is not None:
+            with base_ctx():
+                return run_gen(conv)
+        from tunesmith.models import load_causal_lm, resolve_model
+
+        base = load_causal_lm(resolve_model(config.model.name), str(next(model.parameters()).dtype).split(".")[-1])
+        return generate(base.to(model.device).eval(), tokenizer, conv, config.eval.max_new_tokens, config.eval.batch_size)
+
+    log(f"evaluating base and fine-tuned model on {len(test)} held-out examples")
+    return compare_with_base(run_base, run_gen, prompts, references, config.eval.metrics)
+
+
+def train(config: RunConfig, console, resume: Path | None = None) -> Path:
+    """Fine-tune as the config says; returns the run directory (finished, or interrupted with a checkpoint)."""
+    from tunesmith.hardware import detect
+    from tunesmith.methods import get_method
+    from tunesmith.models import load_tokenizer, resolve_model
+    from tunesmith.objectives import get_objective
+    from tunesmith.training.callbacks import MetricsLog, Progress, StopOnInterrupt
+
+    log = RunLog(console)
+    method, objective = get_method(config.method.name), get_objective(config.objective.name)
+    hardware = detect(config.model.dtype, config.model.device, config.training.threads)
+    log(f"hardware: {hardware.describe()}")
+    source = resolve_model(config.model.name, log)
+    log(f"model: {config.model.name} ({source.origin}: {source.path})")
+    tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)
+    data = objective.prepare_data(config, tokenizer)
+    log("data: " + "; ".join(f"{k} {v['examples']} examples, {v['tokens']} tokens ({v['loss_tokens']} with loss)"
+                             for k, v in data.report.items()))
+    checkpoint = latest_checkpoint(resume) if resume else None
+    if resume and checkpoint is None:
+        raise UserError(f"{resume} has no checkpoint to resume from", hint="start a new run instead")
+    run = resume or create_run(config)
+    log.attach(run)
+    model = _load_model(config, source, hardware, method, data, log)
+    stopper = StopOnInterrupt()
+    callbacks = [MetricsLog(run / "metrics.jsonl"), Progress(console), stopper]
+    trainer = objective.build_trainer(model, tokenizer, data, trainer_args(config, hardware, run, "validation" in data.tokenized and bool(data.tokenized["validation"])), callbacks)
+    update_manifest(run, status="running", data_report=data.report, hardware=hardware.describe())
+    started = time.perf_counter()
+    try:
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except KeyboardInterrupt:
+        update_manifest(run, status="failed", error="aborted by a second Ctrl-C")
+        raise
+    except Exception as exc:
+        update_manifest(run, status="failed", error=f"{type(exc).__name__}: {exc}")
+        if "can't allocate memory" in str(exc) or type(exc).__name__ == "OutOfMemoryError":
+            raise UserError(f"out of memory during training: {str(exc)[:160]}",
+                            hint="lower training.batch_size or data.max_length") from exc
+        raise
+    if stopper.interrupted:
+        update_manifest(run, status="interrupted", step=trainer.state.global_step)
+        log(f"interrupted at step {trainer.state.global_step}; checkpoint saved. Continue: tunesmith train --resume {run}")
+        return run
+    artifact = _save_artifact(trainer, tokenizer, run, method.artifact)
+    log(f"saved {method.artifact} to {artifact}")
+    comparison = _final_eval(trainer, config, data, method, tokenizer, log)
+    if comparison:
+        write_json(run / "eval.json", comparison)
+    history = [row for row in (trainer.state.log_history or [])]
+    losses = [row["loss"] for row in history if "loss" in row]
+    evals = [row["eval_loss"] for row in history if "eval_loss" in row]
+    summary = {
+        "status": "finished", "steps": trainer.state.global_step, "train_seconds": round(time.perf_counter() - started, 1),
+        "first_train_loss": losses[0] if losses else None, "final_train_loss": losses[-1] if losses else None,
+        "eval_loss": evals[-1] if evals else None, "train_runtime": result.metrics.get("train_runtime"),
+        "tokens_seen": trainer.state.num_input_tokens_seen, "artifact": artifact.name,
+        "comparison": comparison["metrics"] if comparison else None,
+    }
+    write_json(run / "summary.json", summary)
+    update_manifest(run, status="finished", step=trainer.state.global_step)
+    return run
+
+
+def resume_run(path: Path, console) -> Path:
+    config, manifest = open_run(path)
+    if manifest.get("status") == "finished":
+        raise UserError(f"{path} already finished; nothing to resume")
+    return train(config, console, resume=path)
+
