@@ -134,6 +134,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, dict) and not raw.strip().startswith("{"):
+        value = raw  # "be brief: always" is a sentence with a colon, not a mapping
     return key.strip().split("."), value
 
 

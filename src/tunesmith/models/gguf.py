@@ -27,6 +27,9 @@ def convert_gguf(gguf_path: Path, log=print) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from tunesmith.models.resolve import quiet_libraries
+
+    quiet_libraries()
     log(f"converting {gguf_path.name} to safetensors in {target} (once; takes about half a minute)")
     folder, name = str(gguf_path.parent), gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)

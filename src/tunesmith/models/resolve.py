@@ -52,6 +52,19 @@ def resolve_model(name: str, log=print) -> ModelSource:
     )
 
 
+def quiet_libraries() -> None:
+    """tunesmith prints its own progress; the libraries' per-file bars and deprecation chatter only add noise."""
+    import warnings
+
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+
+
 def _hub_error(source: ModelSource, exc: Exception) -> UserError:
     return UserError(
         f"could not load '{source.name}' from the Hugging Face Hub: {str(exc).splitlines()[0][:200]}",
@@ -62,6 +75,7 @@ def _hub_error(source: ModelSource, exc: Exception) -> UserError:
 def load_tokenizer(source: ModelSource, revision: str | None = None, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
+    quiet_libraries()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.path, revision=revision, trust_remote_code=trust_remote_code)
     except OSError as exc:
@@ -77,6 +91,7 @@ def load_causal_lm(source: ModelSource, dtype: str, revision: str | None = None,
     import torch
     from transformers import AutoModelForCausalLM
 
+    quiet_libraries()
     try:
         return AutoModelForCausalLM.from_pretrained(
             source.path, dtype=getattr(torch, dtype), revision=revision, trust_remote_code=trust_remote_code

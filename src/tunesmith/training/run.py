@@ -162,6 +162,9 @@ def train(config: RunConfig, console, resume: Path | None = None) -> Path:
     stopper = StopOnInterrupt()
     callbacks = [MetricsLog(run / "metrics.jsonl"), Progress(console), stopper]
     trainer = objective.build_trainer(model, tokenizer, data, trainer_args(config, hardware, run, "validation" in data.tokenized and bool(data.tokenized["validation"])), callbacks)
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # Progress and MetricsLog show the same values, readably
     update_manifest(run, status="running", data_report=data.report, hardware=hardware.describe())
     started = time.perf_counter()
     try:

@@ -1,0 +1,97 @@
+"""Shared fixtures: a tiny random chat model (2-layer Llama) with a ChatML tokenizer trained here, offline."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def build_tokenizer(corpus: list[str]):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    core.train_from_iterator(corpus, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                        bos_token="<|im_start|>")
+    tokenizer.chat_template = CHATML
+    return tokenizer
+
+
+def build_tiny_model(folder: Path, corpus: list[str]) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_tokenizer(corpus)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def order_rows(count: int, seed: int = 0) -> list[dict]:
+    from tunesmith.quickstart.orders import make_examples
+
+    return make_examples(count, seed)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    rows = order_rows(200, seed=123)
+    corpus = [m["content"] for row in rows for m in row["messages"]] + ["system user assistant"]
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"), corpus)
+
+
+@pytest.fixture
+def write_jsonl(tmp_path):
+    def write(name: str, rows: list, raw_lines: list[str] | None = None) -> Path:
+        path = tmp_path / name
+        lines = [json.dumps(r) for r in rows] + list(raw_lines or [])
+        path.write_text("".join(line + "\n" for line in lines))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def orders_files(write_jsonl):
+    rows = order_rows(60, seed=7)
+    return write_jsonl("train.jsonl", rows[:48]), write_jsonl("test.jsonl", rows[48:])
+
+
+@pytest.fixture
+def tiny_config(tiny_model, orders_files, tmp_path):
+    """A small, fast LoRA SFT config on the tiny model; tests change fields with model_copy/assignment."""
+    from tunesmith.config import build_config
+
+    train, test = orders_files
+    return build_config({
+        "model": {"name": str(tiny_model)},
+        "data": {"train": str(train), "test": str(test), "validation_size": 0.1, "max_length": 128},
+        "method": {"name": "lora", "r": 8, "alpha": 16, "dropout": 0.0},
+        "training": {"max_steps": 12, "batch_size": 4, "learning_rate": 3e-3, "logging_steps": 2, "save_steps": 6,
+                     "warmup_ratio": 0.0, "lr_scheduler": "constant"},
+        "eval": {"steps": 6, "metrics": ["json_exact_match", "valid_json"], "max_new_tokens": 24, "max_examples": 6},
+        "output": {"dir": str(tmp_path / "runs"), "name": "tiny"},
+    })

@@ -1,0 +1,77 @@
+import pytest
+
+from tunesmith.config import DataConfig
+from tunesmith.data import load_splits
+from tunesmith.data.formats import to_messages
+from tunesmith.data.load import Record, read_records
+from tunesmith.errors import UserError
+
+CHAT = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+
+
+def test_malformed_line_names_file_and_line(write_jsonl):
+    path = write_jsonl("train.jsonl", [CHAT, CHAT], raw_lines=['{"messages": [}'])
+    with pytest.raises(UserError, match=r"train.jsonl:3: invalid JSON"):
+        read_records(path)
+
+
+def test_blank_lines_are_skipped_but_line_numbers_kept(write_jsonl):
+    path = write_jsonl("train.jsonl", [CHAT], raw_lines=["", '"just a string"'])
+    with pytest.raises(UserError, match=r"train.jsonl:3: expected a JSON object"):
+        read_records(path)
+
+
+def test_empty_and_missing_files(write_jsonl, tmp_path):
+    with pytest.raises(UserError, match="empty"):
+        read_records(write_jsonl("empty.jsonl", []))
+    with pytest.raises(UserError, match="not found"):
+        read_records(tmp_path / "nope.jsonl")
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"text": "x"}, "no known format.*found: text"),
+    ({"messages": []}, "non-empty list"),
+    ({"messages": [{"role": "user"}]}, r"messages\[0\] needs 'role' and 'content'"),
+    ({"messages": [{"role": "bot", "content": "x"}]}, r"messages\[0\].role is 'bot'"),
+    ({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}, "in a row"),
+    ({"messages": [{"role": "user", "content": "a"}]}, "last message must be the assistant"),
+    ({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "  "}]},
+     r"messages\[1\].content' is empty"),
+    ({"prompt": "a", "completion": 3}, "'completion' must be a string"),
+])
+def test_validation_names_the_field(fields, message):
+    with pytest.raises(UserError, match=r"f.jsonl:9: .*" + message):
+        to_messages(Record("f.jsonl:9", fields))
+
+
+def test_prompt_completion_and_system_prompt():
+    messages = to_messages(Record("x:1", {"prompt": "q", "completion": "a"}), system_prompt="be brief")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant"]
+    own = to_messages(Record("x:1", {"messages": [{"role": "system", "content": "mine"}, *CHAT["messages"]]}), "other")
+    assert own[0]["content"] == "mine"
+
+
+def test_openai_weight_is_kept_and_checked():
+    fields = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b", "weight": 0},
+                           {"role": "user", "content": "c"}, {"role": "assistant", "content": "d", "weight": 1}]}
+    assert to_messages(Record("x:1", fields))[1]["weight"] == 0
+    fields["messages"][0]["weight"] = 1
+    with pytest.raises(UserError, match="weight"):
+        to_messages(Record("x:1", fields))
+
+
+def test_splits_are_seeded_disjoint_and_complete(write_jsonl):
+    rows = [{"prompt": f"q{i}", "completion": f"a{i}"} for i in range(50)]
+    cfg = DataConfig(train=str(write_jsonl("t.jsonl", rows)), validation_size=0.2, test_size=0.1, seed=3)
+    first, again = load_splits(cfg), load_splits(cfg)
+    sources = {name: [ex.source for ex in split] for name, split in first.items()}
+    assert sources == {name: [ex.source for ex in split] for name, split in again.items()}
+    assert (len(sources["train"]), len(sources["validation"]), len(sources["test"])) == (35, 10, 5)
+    assert len(set(sum(sources.values(), []))) == 50
+    other = load_splits(cfg.model_copy(update={"seed": 4}))
+    assert [ex.source for ex in other["test"]] != sources["test"]
+
+
+def test_missing_train_setting():
+    with pytest.raises(UserError, match="data.train"):
+        load_splits(DataConfig())
