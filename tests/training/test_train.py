@@ -1,0 +1,103 @@
+"""End to end on the tiny model: train → artifacts → reload → chat, and the run directory's guarantees."""
+
+import json
+
+import pytest
+import torch
+from rich.console import Console
+
+from tunesmith.errors import UserError
+from tunesmith.inference import generate, load_for_inference
+from tunesmith.training import train
+
+
+def quiet():
+    return Console(quiet=True)
+
+
+def metrics(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def lora_run(tiny_model, tmp_path_factory):
+    from conftest import order_rows
+
+    from tunesmith.config import build_config
+
+    folder = tmp_path_factory.mktemp("lora-run")
+    rows = order_rows(60, seed=7)
+    for name, part in (("train", rows[:48]), ("test", rows[48:])):
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
+    config = build_config({
+        "model": {"name": str(tiny_model)},
+        "data": {"train": str(folder / "train.jsonl"), "test": str(folder / "test.jsonl"), "max_length": 128},
+        "method": {"name": "lora", "r": 8, "alpha": 16, "dropout": 0.0},
+        "training": {"max_steps": 16, "batch_size": 4, "learning_rate": 1e-2, "logging_steps": 2, "save_steps": 8,
+                     "warmup_ratio": 0.0, "lr_scheduler": "constant"},
+        "eval": {"steps": 8, "metrics": ["json_exact_match", "valid_json"], "max_new_tokens": 16, "max_examples": 4},
+        "output": {"dir": str(folder / "runs"), "name": "tiny"},
+    })
+    return train(config, quiet()), config
+
+
+def test_loss_goes_down_and_validation_is_measured(lora_run):
+    run, _ = lora_run
+    rows = metrics(run)
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert len(losses) == 8 and losses[-1] < 0.7 * losses[0]
+    assert [r["step"] for r in rows if "eval_loss" in r] == [8, 16]
+    assert all(r["tokens_per_second"] > 0 for r in rows if "loss" in r)
+
+
+def test_run_directory_holds_everything(lora_run):
+    run, config = lora_run
+    for name in ("config.yaml", "manifest.json", "metrics.jsonl", "train.log", "summary.json", "eval.json",
+                 "adapter/adapter_model.safetensors", "adapter/adapter_config.json", "adapter/tokenizer_config.json"):
+        assert (run / name).is_file(), name
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["data_sha256"]["train"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 16 and summary["final_train_loss"] < summary["first_train_loss"]
+    comparison = json.loads((run / "eval.json").read_text())
+    assert comparison["examples"] == 4 and set(comparison["metrics"]) == {"json_exact_match", "valid_json"}
+    assert "hardware: device cpu" in (run / "train.log").read_text()
+
+
+def test_adapter_reloads_to_the_same_outputs(lora_run):
+    run, _ = lora_run
+    model, tokenizer, _ = load_for_inference(run)
+    base, _, _ = load_for_inference(run, base=True)
+    batch = tokenizer(["<|im_start|>user\nTom here - two bagels<|im_end|>\n"], return_tensors="pt")
+    with torch.no_grad():
+        tuned_logits, base_logits = model(**batch).logits, base(**batch).logits
+        again = load_for_inference(run)[0](**batch).logits
+    assert torch.equal(tuned_logits, again)
+    assert not torch.allclose(tuned_logits, base_logits, atol=1e-3)  # the adapter changed the model
+
+
+def test_generate_is_deterministic_and_batch_independent(lora_run):
+    run, _ = lora_run
+    model, tokenizer, _ = load_for_inference(run)
+    conversations = [[{"role": "user", "content": text}] for text in ("Tom here - two bagels", "hi", "one tea for Mei")]
+    batched = generate(model, tokenizer, conversations, max_new_tokens=8, batch_size=3)
+    single = [generate(model, tokenizer, [c], max_new_tokens=8, batch_size=1)[0] for c in conversations]
+    assert batched == single
+
+
+def test_existing_run_is_never_overwritten(lora_run):
+    run, config = lora_run
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(UserError, match="already exists"):
+        train(config, quiet())
+    assert before == {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
+
+
+def test_full_fine_tuning_saves_the_whole_model(tiny_config):
+    tiny_config.method.name = "full"
+    tiny_config.training.learning_rate = 1e-3
+    tiny_config.eval.compare_with_base = False
+    run = train(tiny_config, quiet())
+    assert (run / "model" / "model.safetensors").is_file() and not (run / "adapter").exists()
+    model, _, _ = load_for_inference(run)
+    assert sum(p.numel() for p in model.parameters()) > 50_000
