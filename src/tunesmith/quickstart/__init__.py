@@ -9,7 +9,7 @@ from tunesmith.config import apply_overrides, build_config, read_yaml
 from tunesmith.quickstart.orders import SYSTEM_PROMPT, make_examples, write_jsonl
 
 EXAMPLE_CONFIG = Path(__file__).parent / "quickstart.yaml"
-SIZES = {"train": 320, "validation": 32, "test": 60}
+SIZES = {"train": 480, "validation": 32, "test": 60}
 
 
 def write_data(folder: Path, seed: int = 0) -> dict[str, Path]:

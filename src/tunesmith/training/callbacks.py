@@ -52,6 +52,7 @@ class Progress(TrainerCallback):
         self.bar.start()
         self.task = self.bar.add_task("train", total=state.max_steps, completed=state.global_step, **self.fields)
         self.started, self.start_tokens = time.perf_counter(), state.num_input_tokens_seen
+        self.start_step = state.global_step  # after --resume, the rate counts only this session's steps
 
     def on_step_end(self, args, state, control, **kwargs):
         elapsed = time.perf_counter() - self.started
@@ -65,6 +66,13 @@ class Progress(TrainerCallback):
         if "eval_loss" in logs:
             self.fields["eval"] = f"{logs['eval_loss']:.4f}"
         self.bar.update(self.task, **self.fields)
+        if not self.console.is_terminal and ("loss" in logs or "eval_loss" in logs):
+            # No live bar in a log file or pipe: one line per logged step instead.
+            done = max(state.global_step - self.start_step, 1)
+            eta = (time.perf_counter() - self.started) / done * (state.max_steps - state.global_step)
+            self.console.print(f"step {state.global_step}/{state.max_steps}  loss {self.fields['loss']}  "
+                               f"val {self.fields['eval']}  {self.fields['tps']} tok/s  ETA {eta:.0f} s",
+                               highlight=False, markup=False)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar:
