@@ -95,3 +95,27 @@ def tiny_config(tiny_model, orders_files, tmp_path):
         "eval": {"steps": 6, "metrics": ["json_exact_match", "valid_json"], "max_new_tokens": 24, "max_examples": 6},
         "output": {"dir": str(tmp_path / "runs"), "name": "tiny"},
     })
+
+
+@pytest.fixture(scope="session")
+def lora_run(tiny_model, tmp_path_factory):
+    """One finished LoRA run on the tiny model, shared by the tests that read or load it."""
+    from rich.console import Console
+
+    from tunesmith.config import build_config
+    from tunesmith.training import train
+
+    folder = tmp_path_factory.mktemp("lora-run")
+    rows = order_rows(60, seed=7)
+    for name, part in (("train", rows[:48]), ("test", rows[48:])):
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
+    config = build_config({
+        "model": {"name": str(tiny_model)},
+        "data": {"train": str(folder / "train.jsonl"), "test": str(folder / "test.jsonl"), "max_length": 128},
+        "method": {"name": "lora", "r": 8, "alpha": 16, "dropout": 0.0},
+        "training": {"max_steps": 16, "batch_size": 4, "learning_rate": 1e-2, "logging_steps": 2, "save_steps": 8,
+                     "warmup_ratio": 0.0, "lr_scheduler": "constant"},
+        "eval": {"steps": 8, "metrics": ["json_exact_match", "valid_json"], "max_new_tokens": 16, "max_examples": 4},
+        "output": {"dir": str(folder / "runs"), "name": "tiny"},
+    })
+    return train(config, Console(quiet=True)), config

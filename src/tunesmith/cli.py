@@ -148,7 +148,8 @@ def runs(folder: Annotated[Path, typer.Argument(help="folder of run directories"
 
     from tunesmith.runs import list_runs
 
-    table = Table("run", "status", "created", "steps", "train loss", "val loss")
+    table = Table("run", "status", "created", "steps", "train loss", "val loss", title=str(folder))
+    table.columns[0].no_wrap = True
     for row in list_runs(folder):
         fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v or "-")  # noqa: E731
         table.add_row(row["run"], row["status"], row["created"], fmt(row.get("steps")),

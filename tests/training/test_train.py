@@ -19,28 +19,6 @@ def metrics(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def lora_run(tiny_model, tmp_path_factory):
-    from conftest import order_rows
-
-    from tunesmith.config import build_config
-
-    folder = tmp_path_factory.mktemp("lora-run")
-    rows = order_rows(60, seed=7)
-    for name, part in (("train", rows[:48]), ("test", rows[48:])):
-        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
-    config = build_config({
-        "model": {"name": str(tiny_model)},
-        "data": {"train": str(folder / "train.jsonl"), "test": str(folder / "test.jsonl"), "max_length": 128},
-        "method": {"name": "lora", "r": 8, "alpha": 16, "dropout": 0.0},
-        "training": {"max_steps": 16, "batch_size": 4, "learning_rate": 1e-2, "logging_steps": 2, "save_steps": 8,
-                     "warmup_ratio": 0.0, "lr_scheduler": "constant"},
-        "eval": {"steps": 8, "metrics": ["json_exact_match", "valid_json"], "max_new_tokens": 16, "max_examples": 4},
-        "output": {"dir": str(folder / "runs"), "name": "tiny"},
-    })
-    return train(config, quiet()), config
-
-
 def test_loss_goes_down_and_validation_is_measured(lora_run):
     run, _ = lora_run
     rows = metrics(run)
@@ -101,3 +79,22 @@ def test_full_fine_tuning_saves_the_whole_model(tiny_config):
     assert (run / "model" / "model.safetensors").is_file() and not (run / "adapter").exists()
     model, _, _ = load_for_inference(run)
     assert sum(p.numel() for p in model.parameters()) > 50_000
+
+
+@pytest.mark.slow
+def test_real_smollm2_learns_the_order_schema(tmp_path):
+    """The quickstart path on the real bundled model, shortened: loss falls and the tuned model emits the schema."""
+    from tunesmith.config import apply_overrides, build_config, read_yaml
+    from tunesmith.quickstart import EXAMPLE_CONFIG, write_data
+    from tunesmith.quickstart.orders import SYSTEM_PROMPT
+
+    paths = write_data(tmp_path / "data")
+    raw = read_yaml(EXAMPLE_CONFIG)
+    raw["data"].update({k: str(p) for k, p in paths.items()}, system_prompt=SYSTEM_PROMPT)
+    raw["output"] = {"dir": str(tmp_path / "runs"), "name": "real"}
+    config = build_config(apply_overrides(raw, ["training.max_steps=16", "eval.max_examples=10"]))
+    run = train(config, quiet())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["final_train_loss"] < 0.5 * summary["first_train_loss"]
+    tuned = summary["comparison"]["valid_json"]
+    assert tuned["tuned"] > tuned["base"] and tuned["tuned"] >= 0.8
