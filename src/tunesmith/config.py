@@ -26,17 +26,38 @@ class ModelConfig(Section):
     trust_remote_code: bool = Field(False, description="allow model code from the Hub repository to run")
 
 
+class CleanConfig(Section):
+    normalise: bool = Field(True, description="Unicode NFC, no control/zero-width characters, tidy line ends")
+    strip_html: bool = Field(False, description="remove HTML tags and entities (for scraped text)")
+    dedup_exact: bool = Field(True, description="drop rows whose text repeats an earlier row (case/space-insensitive)")
+    dedup_near: bool = Field(True, description="drop near-duplicates (MinHash over word 3-grams)")
+    near_threshold: float = Field(0.85, gt=0, le=1, description="estimated Jaccard similarity that counts as near-dup")
+    min_chars: int = Field(1, ge=0, description="drop rows whose text is shorter than this")
+    max_chars: int | None = Field(None, gt=0, description="drop rows whose text is longer than this")
+    scrub_pii: list[Literal["EMAIL", "PHONE", "IP", "CARD", "IBAN"]] = Field(
+        ["EMAIL", "PHONE", "IP", "CARD", "IBAN"], description="personal data replaced by [TYPE] placeholders"
+    )
+
+
 class DataConfig(Section):
-    train: str | None = Field(None, description="training file (JSONL of chat `messages` or `prompt`/`completion`)")
-    validation: str | None = Field(None, description="validation file; default: split off `validation_size`")
-    test: str | None = Field(None, description="held-out test file for base-vs-tuned evaluation; default: split")
+    train: str | None = Field(None, description="training data: JSONL/JSON/CSV/TSV/Parquet file, .txt folder, "
+                                                "save_to_disk folder or Hub dataset id")
+    validation: str | None = Field(None, description="validation data; default: split off `validation_size`")
+    test: str | None = Field(None, description="held-out test data for base-vs-tuned evaluation; default: split")
+    columns: dict[str, str] = Field({}, description="rename fields, e.g. {question: prompt, answer: completion}")
+    labels: list[str] | None = Field(None, description="allowed classification labels; default: those in train")
     validation_size: float = Field(0.1, ge=0, lt=1, description="fraction of train held out for validation")
     test_size: float = Field(0.0, ge=0, lt=1, description="fraction of train held out for the final test")
-    max_length: int = Field(1024, gt=8, description="longest example in tokens; longer ones are an error")
+    max_length: int = Field(1024, gt=8, description="longest example in tokens")
+    too_long: Literal["error", "drop"] = Field(
+        "error", description="examples over max_length: stop with the list, or drop them (counted in the report)"
+    )
     system_prompt: str | None = Field(
         None, description="system message for chat examples without one; also used by `tunesmith chat`"
     )
+    clean: CleanConfig = Field(default_factory=CleanConfig, description="cleaning steps")
     seed: int = Field(42, description="seed of the train/validation/test split")
+    cache: bool = Field(True, description="reuse prepared data when files and settings are unchanged")
 
 
 class MethodConfig(Section):

@@ -29,7 +29,8 @@ def test_empty_and_missing_files(write_jsonl, tmp_path):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"text": "x"}, "no known format.*found: text"),
+    ({"body": "x"}, "no known format.*found: body"),
+    ({"text": "x"}, "'text' data cannot train a chat objective"),
     ({"messages": []}, "non-empty list"),
     ({"messages": [{"role": "user"}]}, r"messages\[0\] needs 'role' and 'content'"),
     ({"messages": [{"role": "bot", "content": "x"}]}, r"messages\[0\].role is 'bot'"),
@@ -63,15 +64,15 @@ def test_openai_weight_is_kept_and_checked():
 def test_splits_are_seeded_disjoint_and_complete(write_jsonl):
     rows = [{"prompt": f"q{i}", "completion": f"a{i}"} for i in range(50)]
     cfg = DataConfig(train=str(write_jsonl("t.jsonl", rows)), validation_size=0.2, test_size=0.1, seed=3)
-    first, again = load_splits(cfg), load_splits(cfg)
+    (first, _), (again, _) = load_splits(cfg), load_splits(cfg)
     sources = {name: [ex.source for ex in split] for name, split in first.items()}
     assert sources == {name: [ex.source for ex in split] for name, split in again.items()}
     assert (len(sources["train"]), len(sources["validation"]), len(sources["test"])) == (35, 10, 5)
     assert len(set(sum(sources.values(), []))) == 50
-    other = load_splits(cfg.model_copy(update={"seed": 4}))
+    other, _ = load_splits(cfg.model_copy(update={"seed": 4}))
     assert [ex.source for ex in other["test"]] != sources["test"]
 
 
 def test_missing_train_setting():
     with pytest.raises(UserError, match="data.train"):
-        load_splits(DataConfig())
+        load_splits(DataConfig(train=None))

@@ -1,4 +1,7 @@
-"""Detect an example's format and convert it to chat messages (the internal schema of SFT)."""
+"""Detect each record's format and convert it to the internal schema an objective needs.
+
+Schemas: chat {messages}, text {text}, classification {text, label}, preference {prompt: messages, chosen, rejected}.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +9,35 @@ from tunesmith.data.load import Record
 from tunesmith.errors import UserError
 
 ROLES = ("system", "user", "assistant")
+SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
+
+# Checked in order: the first whose fields are all present names the record's format.
+FORMATS = {
+    "messages": ("messages",),
+    "openai_preference": ("input", "preferred_output", "non_preferred_output"),
+    "sharegpt": ("conversations",),
+    "alpaca": ("instruction", "output"),
+    "preference": ("prompt", "chosen", "rejected"),
+    "prompt_completion": ("prompt", "completion"),
+    "classification": ("text", "label"),
+    "text": ("text",),
+}
+SCHEMAS = {
+    "chat": {"messages", "sharegpt", "alpaca", "prompt_completion"},
+    "text": {"messages", "sharegpt", "alpaca", "prompt_completion", "text", "classification"},
+    "classification": {"classification"},
+    "preference": {"preference", "openai_preference"},
+}
 
 
 def detect_format(fields: dict) -> str:
-    if "messages" in fields:
-        return "messages"
-    if "prompt" in fields and "completion" in fields:
-        return "prompt_completion"
+    for name, required in FORMATS.items():
+        if all(key in fields for key in required):
+            return name
     return "unknown"
 
 
-def _check_text(value, where: str, field: str) -> str:
+def check_text(value, where: str, field: str) -> str:
     if not isinstance(value, str):
         raise UserError(f"{where}: field '{field}' must be a string, got {type(value).__name__}")
     if not value.strip():
@@ -24,52 +45,146 @@ def _check_text(value, where: str, field: str) -> str:
     return value
 
 
-def _check_messages(messages, where: str) -> list[dict]:
+def check_messages(messages, where: str, field: str = "messages", final_assistant: bool = True) -> list[dict]:
     if not isinstance(messages, list) or not messages:
-        raise UserError(f"{where}: field 'messages' must be a non-empty list of {{role, content}} objects")
+        raise UserError(f"{where}: field '{field}' must be a non-empty list of {{role, content}} objects")
     out = []
     for i, message in enumerate(messages):
-        field = f"messages[{i}]"
+        name = f"{field}[{i}]"
         if not isinstance(message, dict) or "role" not in message or "content" not in message:
-            raise UserError(f"{where}: {field} needs 'role' and 'content'")
+            raise UserError(f"{where}: {name} needs 'role' and 'content'")
         role = message["role"]
         if role not in ROLES:
-            raise UserError(f"{where}: {field}.role is '{role}'; expected one of {', '.join(ROLES)}")
+            raise UserError(f"{where}: {name}.role is '{role}'; expected one of {', '.join(ROLES)}")
         if role == "system" and i != 0:
-            raise UserError(f"{where}: {field} is a system message; only the first message may be one")
-        clean = {"role": role, "content": _check_text(message["content"], where, f"{field}.content")}
+            raise UserError(f"{where}: {name} is a system message; only the first message may be one")
+        clean = {"role": role, "content": check_text(message["content"], where, f"{name}.content"), "weight": 1}
         if "weight" in message:  # OpenAI fine-tuning format: weight 0 = no loss on this assistant message
             if role != "assistant" or message["weight"] not in (0, 1):
-                raise UserError(f"{where}: {field}.weight must be 0 or 1 and only on assistant messages")
-            clean["weight"] = message["weight"]
+                raise UserError(f"{where}: {name}.weight must be 0 or 1 and only on assistant messages")
+            clean["weight"] = int(message["weight"])
         out.append(clean)
-    turns = [m["role"] for m in out if m["role"] != "system"]
+    _check_turn_order(out, where, final_assistant)
+    return out
+
+
+def _check_turn_order(messages: list[dict], where: str, final_assistant: bool) -> None:
+    turns = [m["role"] for m in messages if m["role"] != "system"]
     for previous, current in zip(turns, turns[1:]):
         if previous == current:
             raise UserError(f"{where}: two '{current}' messages in a row; user and assistant must alternate")
     if not turns or turns[0] != "user":
         raise UserError(f"{where}: the conversation must start with a user message (after an optional system one)")
-    if turns[-1] != "assistant":
+    if final_assistant and turns[-1] != "assistant":
         raise UserError(f"{where}: the last message must be the assistant's reply (it is what the model learns)")
-    return out
+    if not final_assistant and turns[-1] != "user":
+        raise UserError(f"{where}: a preference prompt must end with the user's message")
+
+
+def _sharegpt(turns, where: str) -> list[dict]:
+    if not isinstance(turns, list):
+        raise UserError(f"{where}: field 'conversations' must be a list of {{from, value}} objects")
+    messages = []
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, dict) or turn.get("from") not in SHAREGPT_ROLES or "value" not in turn:
+            raise UserError(f"{where}: conversations[{i}] needs 'from' ({', '.join(SHAREGPT_ROLES)}) and 'value'")
+        messages.append({"role": SHAREGPT_ROLES[turn["from"]], "content": turn["value"]})
+    return check_messages(messages, where, "conversations")
+
+
+def _alpaca(fields: dict, where: str) -> list[dict]:
+    instruction = check_text(fields["instruction"], where, "instruction")
+    extra = fields.get("input") or ""
+    if not isinstance(extra, str):
+        raise UserError(f"{where}: field 'input' must be a string")
+    prompt = f"{instruction}\n\n{extra}" if extra.strip() else instruction
+    return [{"role": "user", "content": prompt, "weight": 1},
+            {"role": "assistant", "content": check_text(fields["output"], where, "output"), "weight": 1}]
+
+
+def to_chat(kind: str, fields: dict, where: str) -> list[dict]:
+    if kind == "messages":
+        return check_messages(fields["messages"], where)
+    if kind == "sharegpt":
+        return _sharegpt(fields["conversations"], where)
+    if kind == "alpaca":
+        return _alpaca(fields, where)
+    return [{"role": "user", "content": check_text(fields["prompt"], where, "prompt"), "weight": 1},
+            {"role": "assistant", "content": check_text(fields["completion"], where, "completion"), "weight": 1}]
+
+
+def _reply(value, where: str, field: str) -> str:
+    """A preferred/rejected answer: a string, or (TRL and OpenAI style) a list holding one assistant message."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        if value[0].get("role", "assistant") != "assistant":
+            raise UserError(f"{where}: {field}[0].role must be 'assistant'")
+        return check_text(value[0].get("content"), where, f"{field}[0].content")
+    return check_text(value, where, field)
+
+
+def to_preference(kind: str, fields: dict, where: str) -> dict:
+    if kind == "openai_preference":
+        source = fields["input"]
+        if not isinstance(source, dict) or "messages" not in source:
+            raise UserError(f"{where}: field 'input' must be an object with 'messages'")
+        prompt = check_messages(source["messages"], where, "input.messages", final_assistant=False)
+        chosen, rejected = fields["preferred_output"], fields["non_preferred_output"]
+        names = ("preferred_output", "non_preferred_output")
+    else:
+        raw = fields["prompt"]
+        prompt = (check_messages(raw, where, "prompt", final_assistant=False) if isinstance(raw, list)
+                  else [{"role": "user", "content": check_text(raw, where, "prompt"), "weight": 1}])
+        chosen, rejected, names = fields["chosen"], fields["rejected"], ("chosen", "rejected")
+    chosen, rejected = _reply(chosen, where, names[0]), _reply(rejected, where, names[1])
+    if chosen.strip() == rejected.strip():
+        raise UserError(f"{where}: '{names[0]}' and '{names[1]}' are the same answer; the pair teaches nothing")
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+
+
+def _label(value, where: str, labels: list[str] | None) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise UserError(f"{where}: field 'label' must be a string or an integer, got {type(value).__name__}")
+    label = str(value).strip()
+    if not label:
+        raise UserError(f"{where}: field 'label' is empty")
+    if labels is not None and label not in labels:
+        raise UserError(f"{where}: unknown label '{label}'; data.labels allows {', '.join(labels)}")
+    return label
+
+
+def to_text(kind: str, fields: dict, where: str) -> str:
+    if kind in ("text", "classification"):
+        return check_text(fields["text"], where, "text")
+    return "\n\n".join(m["content"] for m in to_chat(kind, fields, where))
+
+
+def to_schema(record: Record, schema: str, system_prompt: str | None = None,
+              labels: list[str] | None = None, expected: str | None = None) -> tuple[str, dict]:
+    """(format, row in `schema`) for one record; `expected` is the format the file started with."""
+    fields, where = record.fields, record.source
+    kind = detect_format(fields)
+    if kind == "unknown":
+        wanted = " or ".join("+".join(FORMATS[f]) for f in FORMATS if f in SCHEMAS[schema])
+        raise UserError(f"{where}: no known format: expected fields {wanted} "
+                        f"(found: {', '.join(sorted(fields)) or 'none'})", hint="data.columns renames fields")
+    if expected and kind != expected:
+        raise UserError(f"{where}: this record is in '{kind}' format but the file started in '{expected}' format; "
+                        "one file must use one format")
+    if kind not in SCHEMAS[schema]:
+        raise UserError(f"{where}: '{kind}' data cannot train a {schema} objective "
+                        f"(it needs one of: {', '.join(sorted(SCHEMAS[schema]))})")
+    if schema == "chat":
+        messages = to_chat(kind, fields, where)
+        if system_prompt and messages[0]["role"] != "system":
+            messages = [{"role": "system", "content": system_prompt, "weight": 1}, *messages]
+        return kind, {"messages": messages}
+    if schema == "preference":
+        return kind, to_preference(kind, fields, where)
+    if schema == "classification":
+        return kind, {"text": check_text(fields["text"], where, "text"), "label": _label(fields["label"], where, labels)}
+    return kind, {"text": to_text(kind, fields, where)}
 
 
 def to_messages(record: Record, system_prompt: str | None = None) -> list[dict]:
-    """Chat messages for one record, validated; `system_prompt` is added where the record has none."""
-    fields, where = record.fields, record.source
-    kind = detect_format(fields)
-    if kind == "messages":
-        messages = _check_messages(fields["messages"], where)
-    elif kind == "prompt_completion":
-        messages = [
-            {"role": "user", "content": _check_text(fields["prompt"], where, "prompt")},
-            {"role": "assistant", "content": _check_text(fields["completion"], where, "completion")},
-        ]
-    else:
-        raise UserError(
-            f"{where}: no known format: expected field 'messages' or fields 'prompt' and 'completion' "
-            f"(found: {', '.join(sorted(fields)) or 'none'})"
-        )
-    if system_prompt and messages[0]["role"] != "system":
-        messages = [{"role": "system", "content": system_prompt}, *messages]
-    return messages
+    """Chat messages for one record, validated."""
+    return to_schema(record, "chat", system_prompt)[1]["messages"]

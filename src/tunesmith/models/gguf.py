@@ -27,7 +27,7 @@ def convert_gguf(gguf_path: Path, log=print) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from tunesmith.models.resolve import quiet_libraries
+    from tunesmith.quiet import quiet_libraries
 
     quiet_libraries()
     log(f"converting {gguf_path.name} to safetensors in {target} (once; takes about half a minute)")

@@ -10,6 +10,7 @@ from pathlib import Path
 from tunesmith.errors import UserError
 from tunesmith.models.bundled import BUNDLED, locate
 from tunesmith.models.gguf import convert_gguf
+from tunesmith.quiet import quiet_libraries
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -50,19 +51,6 @@ def resolve_model(name: str, log=print) -> ModelSource:
         f"unknown model '{name}': not a bundled alias, an existing path or a Hub id (owner/name)",
         hint=f"did you mean '{close[0]}'?" if close else f"bundled aliases: {', '.join(BUNDLED)}",
     )
-
-
-def quiet_libraries() -> None:
-    """tunesmith prints its own progress; the libraries' per-file bars and deprecation chatter only add noise."""
-    import warnings
-
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
 
 
 def _hub_error(source: ModelSource, exc: Exception) -> UserError:

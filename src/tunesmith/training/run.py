@@ -135,6 +135,18 @@ def _final_eval(trainer, config: RunConfig, data, method, tokenizer, log) -> dic
     return compare_with_base(run_base, run_gen, prompts, references, config.eval.metrics)
 
 
+def _describe_cleaning(report: dict) -> str:
+    parts = []
+    for split, source in report.get("sources", {}).items():
+        steps = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in source.items()
+                          if isinstance(v, int) and v and k not in ("records", "kept"))
+        parts.append(f"{split}: {source['records']} {source['format']} records -> {source['kept']} kept"
+                     + (f" ({steps})" if steps else ""))
+    leaks = {k: v for k, v in report.items() if k.startswith("leaked") and v}
+    cached = " [prepared data reused from cache]" if report.get("cache") == "hit" else ""
+    return "cleaning: " + "; ".join(parts) + (f"; removed from evaluation as leaked: {leaks}" if leaks else "") + cached
+
+
 def train(config: RunConfig, console, resume: Path | None = None) -> Path:
     """Fine-tune as the config says; returns the run directory (finished, or interrupted with a checkpoint)."""
     from tunesmith.hardware import detect
@@ -151,6 +163,9 @@ def train(config: RunConfig, console, resume: Path | None = None) -> Path:
     log(f"model: {config.model.name} ({source.origin}: {source.path})")
     tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)
     data = objective.prepare_data(config, tokenizer)
+    for warning in data.data_report.get("warnings", []):
+        log(f"warning: {warning}")
+    log(_describe_cleaning(data.data_report))
     log("data: " + "; ".join(f"{k} {v['examples']} examples, {v['tokens']} tokens ({v['loss_tokens']} with loss)"
                              for k, v in data.report.items()))
     checkpoint = latest_checkpoint(resume) if resume else None
@@ -165,7 +180,8 @@ def train(config: RunConfig, console, resume: Path | None = None) -> Path:
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # Progress and MetricsLog show the same values, readably
-    update_manifest(run, status="running", data_report=data.report, hardware=hardware.describe())
+    update_manifest(run, status="running", data_report={**data.data_report, "tokens": data.report},
+                    hardware=hardware.describe())
     started = time.perf_counter()
     try:
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)

@@ -1,0 +1,222 @@
+"""The data stage: load → validate → clean → filter → deduplicate → split → leakage check → report, cached.
+
+Input: a DataConfig and the schema the objective needs. Output: a DatasetDict (train, validation, test) whose rows
+carry `_source` ("file:line"), and a report dict with a count for every step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+from tunesmith.config import DataConfig
+from tunesmith.data.build import build_dataset
+from tunesmith.data.clean import clean_text
+from tunesmith.data.dedup import (dedup_text, exact_duplicate_groups, exact_key, near_duplicate_groups,
+                                  redundant_rows, signatures)
+from tunesmith.data.split import split_indices
+from tunesmith.errors import UserError
+from tunesmith.models.gguf import tunesmith_home
+from tunesmith.quiet import quiet_libraries
+
+SPLITS = ("train", "validation", "test")
+STEP_COUNTS = ("normalised", "markup_stripped", "pii_email", "pii_phone", "pii_ip", "pii_card", "pii_iban")
+PARALLEL_FROM = 20_000  # rows; below this, starting worker processes costs more than it saves
+
+
+def _clean_row_texts(row: dict, clean) -> tuple[dict, Counter]:
+    counts: Counter = Counter()
+    options = dict(normalise_text=clean.normalise, strip_html=clean.strip_html, pii=tuple(clean.scrub_pii))
+
+    def fix(text: str) -> str:
+        new, steps = clean_text(text, **options)
+        counts.update(steps)
+        return new
+
+    out = dict(row)
+    for key in ("messages", "prompt"):
+        if isinstance(row.get(key), list):
+            out[key] = [{**m, "content": fix(m["content"])} for m in row[key]]
+    for key in ("text", "chosen", "rejected"):
+        if key in row:
+            out[key] = fix(row[key])
+    return out, counts
+
+
+def _clean_batch(batch: dict, clean) -> dict:
+    keys = list(batch)
+    rows = [dict(zip(keys, values)) for values in zip(*batch.values())]
+    out = {k: [] for k in keys} | {f"_n_{name}": [] for name in STEP_COUNTS}
+    for row in rows:
+        new, counts = _clean_row_texts(row, clean)
+        for k in keys:
+            out[k].append(new[k])
+        for name in STEP_COUNTS:
+            out[f"_n_{name}"].append(counts.get(name, 0))
+    return out
+
+
+def clean_dataset(ds, clean, report: dict):
+    """Apply the cleaning steps (batched, in parallel for large data) and add their counts to the report."""
+    num_proc = min(2, os.cpu_count() or 1) if len(ds) >= PARALLEL_FROM else None
+    ds = ds.map(_clean_batch, batched=True, batch_size=1000, fn_kwargs={"clean": clean}, num_proc=num_proc,
+                desc=None)
+    for name in STEP_COUNTS:
+        column = f"_n_{name}"
+        total = int(sum(ds.data.column(column).to_pylist()))
+        report[name] = report.get(name, 0) + total
+    return ds.remove_columns([f"_n_{name}" for name in STEP_COUNTS])
+
+
+def _texts(ds) -> list[str]:
+    return [dedup_text(row) for row in ds]
+
+
+def filter_lengths(ds, clean, texts: list[str], report: dict):
+    keep = [i for i, t in enumerate(texts) if len(t) >= clean.min_chars and (clean.max_chars is None
+                                                                            or len(t) <= clean.max_chars)]
+    report["dropped_length"] = report.get("dropped_length", 0) + len(texts) - len(keep)
+    return ds.select(keep), [texts[i] for i in keep]
+
+
+def deduplicate(ds, clean, texts: list[str], report: dict):
+    """Drop exact, then near duplicates inside one dataset; keeps the first of each group."""
+    drop: set[int] = set()
+    if clean.dedup_exact:
+        exact = redundant_rows(exact_duplicate_groups([exact_key(t) for t in texts]))
+        report["dropped_exact_duplicates"] = report.get("dropped_exact_duplicates", 0) + len(exact)
+        drop |= exact
+    if clean.dedup_near:
+        kept = [i for i in range(len(texts)) if i not in drop]
+        groups = near_duplicate_groups(signatures([texts[i] for i in kept]), clean.near_threshold)
+        near = {kept[i] for i in redundant_rows(groups)}
+        report["dropped_near_duplicates"] = report.get("dropped_near_duplicates", 0) + len(near)
+        drop |= near
+    keep = [i for i in range(len(texts)) if i not in drop]
+    return ds.select(keep), [texts[i] for i in keep]
+
+
+def remove_leakage(splits: dict, texts: dict[str, list[str]], clean, report: dict) -> dict:
+    """Evaluation rows that repeat (exactly or nearly) a training row are removed from the evaluation side."""
+    train_keys = {exact_key(t) for t in texts["train"]}
+    for name in ("validation", "test"):
+        if name not in splits or not len(splits[name]):
+            continue
+        leaked = {i for i, t in enumerate(texts[name]) if exact_key(t) in train_keys}
+        if clean.dedup_near:
+            both = texts["train"] + texts[name]
+            offset = len(texts["train"])
+            for group in near_duplicate_groups(signatures(both), clean.near_threshold):
+                if any(i < offset for i in group):
+                    leaked |= {i - offset for i in group if i >= offset}
+        report[f"leaked_into_{name}"] = len(leaked)
+        keep = [i for i in range(len(texts[name])) if i not in leaked]
+        splits[name], texts[name] = splits[name].select(keep), [texts[name][i] for i in keep]
+    return splits
+
+
+def fingerprint(spec: str | None) -> str | None:
+    """Content identity of a data source: file hash, folder listing (name, size, mtime), or the Hub id."""
+    from tunesmith.runs import file_sha256
+
+    if not spec:
+        return None
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return file_sha256(str(path))
+    if path.is_dir():
+        listing = sorted((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns)
+                         for p in path.rglob("*") if p.is_file())
+        return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+    return f"hub:{spec}"
+
+
+def cache_key(cfg: DataConfig, schema: str) -> str:
+    identity = {"schema": schema, "config": cfg.model_dump(mode="json", exclude={"cache"}), "version": 1,
+                "files": {split: fingerprint(getattr(cfg, split)) for split in SPLITS}}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _load_and_clean(spec: str, split: str, schema: str, cfg: DataConfig, work: Path, report: dict):
+    ds, fmt, records = build_dataset(spec, schema, work / "raw" / split, columns=cfg.columns,
+                                     system_prompt=cfg.system_prompt, labels=cfg.labels)
+    steps: dict = {}
+    ds = clean_dataset(ds, cfg.clean, steps)
+    texts = _texts(ds)
+    ds, texts = filter_lengths(ds, cfg.clean, texts, steps)
+    ds, texts = deduplicate(ds, cfg.clean, texts, steps)
+    report["sources"][split] = {"path": spec, "format": fmt, "records": records, "kept": len(ds), **steps}
+    if not len(ds):
+        raise UserError(f"{spec}: no rows left after cleaning ({records} read; "
+                        + ", ".join(f"{k} {v}" for k, v in steps.items() if v and k.startswith("dropped")) + ")",
+                        hint="loosen data.clean (min_chars, max_chars, near_threshold)")
+    return ds, texts
+
+
+def _split_train(ds, texts, cfg: DataConfig, schema: str, named: set[str]) -> tuple[dict, dict]:
+    labels = ds["label"] if schema == "classification" else None
+    cut = split_indices(len(ds), 0.0 if "validation" in named else cfg.validation_size,
+                        0.0 if "test" in named else cfg.test_size, cfg.seed, labels)
+    splits = {name: ds.select(idx) for name, idx in cut.items() if name == "train" or name not in named}
+    return splits, {name: [texts[i] for i in idx] for name, idx in cut.items() if name in splits}
+
+
+def _label_warnings(splits: dict) -> list[str]:
+    if "label" not in splits["train"].column_names:
+        return []
+    seen = {name: set(ds["label"]) for name, ds in splits.items() if len(ds)}
+    warnings = []
+    for label in sorted(set().union(*seen.values())):
+        where = [name for name, labels in seen.items() if label in labels]
+        if len(where) == 1 and len(seen) > 1:
+            warnings.append(f"label '{label}' appears only in the {where[0]} split")
+    return warnings
+
+
+def _build(cfg: DataConfig, schema: str, work: Path) -> tuple[dict, dict]:
+    report: dict = {"schema": schema, "sources": {}}
+    datasets, texts = {}, {}
+    for split in SPLITS:
+        spec = getattr(cfg, split)
+        if spec:
+            datasets[split], texts[split] = _load_and_clean(spec, split, schema, cfg, work, report)
+    if "train" not in datasets:
+        raise UserError("no training data: set data.train", hint="--set data.train=path/to/train.jsonl")
+    splits, split_texts = _split_train(datasets["train"], texts["train"], cfg, schema, set(datasets) - {"train"})
+    for name in set(datasets) - {"train"}:
+        splits[name], split_texts[name] = datasets[name], texts[name]
+    splits = remove_leakage(splits, split_texts, cfg.clean, report)
+    report["warnings"] = _label_warnings(splits)
+    report["rows"] = {name: len(ds) for name, ds in splits.items()}
+    if schema == "classification":
+        report["labels"] = {name: dict(Counter(ds["label"])) for name, ds in splits.items()}
+    return splits, report
+
+
+def prepare_splits(cfg: DataConfig, schema: str):
+    """(DatasetDict of train/validation/test, report); reused from the cache when files and settings match."""
+    from datasets import DatasetDict, load_from_disk
+
+    quiet_libraries()
+    key = cache_key(cfg, schema)
+    target = tunesmith_home() / "data" / key
+    if cfg.cache and (target / "report.json").is_file():
+        report = json.loads((target / "report.json").read_text())
+        return load_from_disk(str(target / "splits")), {**report, "cache": "hit"}
+    work = target.with_name(f"{key}.tmp{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        splits, report = _build(cfg, schema, work)
+        # Empty splits are left out: datasets cannot load a saved zero-row split back.
+        DatasetDict({name: ds for name, ds in splits.items() if len(ds)}).save_to_disk(str(work / "splits"))
+        (work / "report.json").write_text(json.dumps(report, indent=2))
+        shutil.rmtree(work / "raw", ignore_errors=True)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(work, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return load_from_disk(str(target / "splits")), {**report, "cache": "miss", "cache_key": key}
