@@ -157,6 +157,60 @@ def runs(folder: Annotated[Path, typer.Argument(help="folder of run directories"
     _console().print(table)
 
 
+data_app = typer.Typer(help="Inspect and prepare datasets: validate, clean, deduplicate, scrub, split, report.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    source: Annotated[str, typer.Argument(help="data file, folder, or Hub dataset id")],
+    model: Annotated[str, typer.Option(help="model whose tokenizer counts tokens")] = "smollm2-135m",
+    max_length: Annotated[int, typer.Option(help="token limit to check against")] = 1024,
+    out: Annotated[Optional[Path], typer.Option(help="folder for data_report.json and the histogram")] = None,
+    show_tokens: Annotated[int, typer.Option(help="show the tokens of the first N chat examples, loss-bearing ones marked")] = 0,
+    overrides: Overrides = [],  # noqa: B006
+) -> None:
+    """Counts, detected format, token lengths, labels, duplicates and personal data found in SOURCE."""
+    from tunesmith.config import load_config
+    from tunesmith.data.report import inspect
+    from tunesmith.models import load_tokenizer, resolve_model
+
+    console = _console()
+    cfg = load_config(None, [f"data.max_length={max_length}", *overrides]).data
+    tokenizer = load_tokenizer(resolve_model(model, console.print))
+    folder = out or Path(f"{Path(source).stem}_report")
+    report = inspect(source, tokenizer, folder, cfg)
+    console.print_json(data={k: v for k, v in report.items() if k != "path"})
+    if show_tokens:
+        _print_tokens(console, source, tokenizer, cfg, show_tokens)
+    console.print(f"report: {folder / 'data_report.json'}, histogram: {folder / 'token_lengths.png'}")
+
+
+def _print_tokens(console, source: str, tokenizer, cfg, count: int) -> None:
+    from rich.text import Text
+
+    from tunesmith.data.pipeline import prepare_splits
+    from tunesmith.data.tokenize import show_tokens, tokenize_chat
+
+    splits, _ = prepare_splits(cfg.model_copy(update={"train": source, "validation_size": 0.0}), "chat")
+    for row in splits["train"].select(range(min(count, len(splits["train"])))):
+        line = Text(f"{row['_source']}: ")
+        for token, carries_loss in show_tokens(tokenizer, tokenize_chat(tokenizer, row["messages"])):
+            line.append(token, style="bold green underline" if carries_loss else "dim")
+        console.print(line)
+    console.print("green underlined tokens carry loss; dim ones are context only")
+
+
+@data_app.command("prepare")
+def data_prepare(config: ConfigPath = None, overrides: Overrides = []) -> None:  # noqa: B006
+    """Validate, clean, deduplicate and split a run's data into its run folder, before any training."""
+    from tunesmith.config import load_config
+    from tunesmith.training.prepare import prepare_run
+
+    prepare_run(load_config(config, overrides), _console())
+
+
 def main() -> None:
     import click
 

@@ -59,25 +59,35 @@ def default_name(config: RunConfig) -> str:
     return f"{config.objective.name}-{config.method.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def create_run(config: RunConfig) -> Path:
-    """A new, empty run directory holding the resolved config and a manifest; refuses to reuse a name."""
+def create_run(config: RunConfig, status: str = "created") -> Path:
+    """A new run directory holding the resolved config and a manifest; refuses to reuse a name, except to train
+    a folder that `tunesmith data prepare` made for exactly this config."""
     root = Path(config.output.dir)
     name = config.output.name or default_name(config)
+    resolved = config.model_copy(deep=True)
+    resolved.output.name = name  # so `tunesmith train RUN/config.yaml` finds this folder again
     run = root / name
     if run.exists():
+        if _prepared_for(run, resolved) and status != "prepared":
+            return run
         raise UserError(
             f"run directory {run} already exists; tunesmith never overwrites a run",
             hint=f"pick another output.name, or continue it with `tunesmith train --resume {run}`",
         )
     root.mkdir(parents=True, exist_ok=True)
     run.mkdir()
-    write_atomic(run / "config.yaml", dump_config(config))
+    write_atomic(run / "config.yaml", dump_config(resolved))
     data = {split: file_sha256(getattr(config.data, split)) for split in ("train", "validation", "test")}
     write_json(run / "manifest.json", {
-        "name": name, "status": "created", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "name": name, "status": status, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "seed": config.training.seed, "data_sha256": data, "versions": versions(),
     })
     return run
+
+
+def _prepared_for(run: Path, config: RunConfig) -> bool:
+    return (read_json(run / "manifest.json").get("status") == "prepared"
+            and (run / "config.yaml").is_file() and (run / "config.yaml").read_text() == dump_config(config))
 
 
 def update_manifest(run: Path, **fields) -> dict:

@@ -135,39 +135,13 @@ def _final_eval(trainer, config: RunConfig, data, method, tokenizer, log) -> dic
     return compare_with_base(run_base, run_gen, prompts, references, config.eval.metrics)
 
 
-def _describe_cleaning(report: dict) -> str:
-    parts = []
-    for split, source in report.get("sources", {}).items():
-        steps = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in source.items()
-                          if isinstance(v, int) and v and k not in ("records", "kept"))
-        parts.append(f"{split}: {source['records']} {source['format']} records -> {source['kept']} kept"
-                     + (f" ({steps})" if steps else ""))
-    leaks = {k: v for k, v in report.items() if k.startswith("leaked") and v}
-    cached = " [prepared data reused from cache]" if report.get("cache") == "hit" else ""
-    return "cleaning: " + "; ".join(parts) + (f"; removed from evaluation as leaked: {leaks}" if leaks else "") + cached
-
-
 def train(config: RunConfig, console, resume: Path | None = None) -> Path:
     """Fine-tune as the config says; returns the run directory (finished, or interrupted with a checkpoint)."""
-    from tunesmith.hardware import detect
-    from tunesmith.methods import get_method
-    from tunesmith.models import load_tokenizer, resolve_model
-    from tunesmith.objectives import get_objective
     from tunesmith.training.callbacks import MetricsLog, Progress, StopOnInterrupt
+    from tunesmith.training.prepare import prepare_inputs
 
     log = RunLog(console)
-    method, objective = get_method(config.method.name), get_objective(config.objective.name)
-    hardware = detect(config.model.dtype, config.model.device, config.training.threads)
-    log(f"hardware: {hardware.describe()}")
-    source = resolve_model(config.model.name, log)
-    log(f"model: {config.model.name} ({source.origin}: {source.path})")
-    tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)
-    data = objective.prepare_data(config, tokenizer)
-    for warning in data.data_report.get("warnings", []):
-        log(f"warning: {warning}")
-    log(_describe_cleaning(data.data_report))
-    log("data: " + "; ".join(f"{k} {v['examples']} examples, {v['tokens']} tokens ({v['loss_tokens']} with loss)"
-                             for k, v in data.report.items()))
+    method, objective, hardware, source, tokenizer, data = prepare_inputs(config, log)
     checkpoint = latest_checkpoint(resume) if resume else None
     if resume and checkpoint is None:
         raise UserError(f"{resume} has no checkpoint to resume from", hint="start a new run instead")

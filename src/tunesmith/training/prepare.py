@@ -1,0 +1,76 @@
+"""Everything a run needs before weights load: method, objective, hardware, tokenizer and checked data.
+
+`tunesmith data prepare` stops here and writes the cleaned splits and their report into the run folder;
+`tunesmith train` goes on from the same place, so both see identical data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from tunesmith.config import RunConfig
+from tunesmith.runs import create_run, file_sha256, update_manifest, write_json
+
+
+def describe_cleaning(report: dict) -> str:
+    parts = []
+    for split, source in report.get("sources", {}).items():
+        steps = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in source.items()
+                          if isinstance(v, int) and v and k not in ("records", "kept"))
+        parts.append(f"{split}: {source['records']} {source['format']} records -> {source['kept']} kept"
+                     + (f" ({steps})" if steps else ""))
+    leaks = {k: v for k, v in report.items() if k.startswith("leaked") and v}
+    cached = " [prepared data reused from cache]" if report.get("cache") == "hit" else ""
+    return "cleaning: " + "; ".join(parts) + (f"; removed from evaluation as leaked: {leaks}" if leaks else "") + cached
+
+
+def prepare_inputs(config: RunConfig, log):
+    """(method, objective, hardware, model source, tokenizer, prepared data), failing before any weights load."""
+    from tunesmith.hardware import detect
+    from tunesmith.methods import get_method
+    from tunesmith.models import load_tokenizer, resolve_model
+    from tunesmith.objectives import get_objective
+
+    method, objective = get_method(config.method.name), get_objective(config.objective.name)
+    hardware = detect(config.model.dtype, config.model.device, config.training.threads)
+    log(f"hardware: {hardware.describe()}")
+    source = resolve_model(config.model.name, log)
+    log(f"model: {config.model.name} ({source.origin}: {source.path})")
+    tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)
+    data = objective.prepare_data(config, tokenizer)
+    for warning in data.data_report.get("warnings", []):
+        log(f"warning: {warning}")
+    log(describe_cleaning(data.data_report))
+    log("data: " + "; ".join(f"{k} {v['examples']} examples, {v['tokens']} tokens ({v['loss_tokens']} with loss)"
+                             for k, v in data.report.items()))
+    return method, objective, hardware, source, tokenizer, data
+
+
+def _write_split(path: Path, examples) -> str:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w") as handle:
+        for example in examples:
+            handle.write(json.dumps({"messages": example.messages, "_source": example.source}) + "\n")
+    os.replace(tmp, path)
+    return file_sha256(str(path))
+
+
+def prepare_run(config: RunConfig, console) -> Path:
+    """`tunesmith data prepare`: a run folder (status "prepared") holding the cleaned splits and the data report."""
+    from tunesmith.training.run import RunLog
+
+    log = RunLog(console)
+    *_, data = prepare_inputs(config, log)
+    run = create_run(config, status="prepared")
+    log.attach(run)
+    staging = run / ".data.tmp"
+    staging.mkdir()
+    hashes = {name: _write_split(staging / f"{name}.jsonl", examples) for name, examples in data.splits.items()}
+    write_json(staging / "data_report.json", {**data.data_report, "tokens": data.report})
+    shutil.move(str(staging), str(run / "data"))
+    update_manifest(run, prepared_data_sha256=hashes, data_report={**data.data_report, "tokens": data.report})
+    log(f"prepared data written to {run / 'data'}; train it with: tunesmith train {run / 'config.yaml'}")
+    return run
