@@ -76,3 +76,50 @@ def test_splits_are_seeded_disjoint_and_complete(write_jsonl):
 def test_missing_train_setting():
     with pytest.raises(UserError, match="data.train"):
         load_splits(DataConfig(train=None))
+
+
+def schema_row(fields, schema, **kwargs):
+    from tunesmith.data.formats import to_schema
+
+    return to_schema(Record("f.jsonl:3", fields), schema, **kwargs)
+
+
+def test_alpaca_and_sharegpt_become_chat():
+    kind, row = schema_row({"instruction": "Translate", "input": "hola", "output": "hello"}, "chat")
+    assert kind == "alpaca" and [m["content"] for m in row["messages"]] == ["Translate\n\nhola", "hello"]
+    kind, row = schema_row({"conversations": [{"from": "system", "value": "s"}, {"from": "human", "value": "hi"},
+                                              {"from": "gpt", "value": "yo"}]}, "chat")
+    assert kind == "sharegpt" and [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+    with pytest.raises(UserError, match=r"conversations\[0\] needs 'from'"):
+        schema_row({"conversations": [{"from": "robot", "value": "x"}]}, "chat")
+
+
+def test_preference_formats():
+    kind, row = schema_row({"prompt": "2+2?", "chosen": "4", "rejected": "5"}, "preference")
+    assert kind == "preference" and row["prompt"][0]["content"] == "2+2?" and row["chosen"] == "4"
+    openai = {"input": {"messages": [{"role": "user", "content": "2+2?"}]},
+              "preferred_output": [{"role": "assistant", "content": "4"}],
+              "non_preferred_output": [{"role": "assistant", "content": "5"}]}
+    kind, row = schema_row(openai, "preference")
+    assert kind == "openai_preference" and (row["chosen"], row["rejected"]) == ("4", "5")
+    with pytest.raises(UserError, match="'chosen' and 'rejected' are the same answer"):
+        schema_row({"prompt": "q", "chosen": "a", "rejected": "a"}, "preference")
+    with pytest.raises(UserError, match="'prompt_completion' data cannot train a preference objective"):
+        schema_row({"prompt": "q", "completion": "a"}, "preference")
+
+
+def test_classification_labels_as_strings_or_ints():
+    assert schema_row({"text": "great", "label": 1}, "classification")[1] == {"text": "great", "label": "1"}
+    with pytest.raises(UserError, match="unknown label 'meh'; data.labels allows pos, neg"):
+        schema_row({"text": "x", "label": "meh"}, "classification", labels=["pos", "neg"])
+    with pytest.raises(UserError, match="'label' must be a string or an integer"):
+        schema_row({"text": "x", "label": [1]}, "classification")
+
+
+def test_text_schema_accepts_chat_data_for_continued_pretraining():
+    assert schema_row({"prompt": "q", "completion": "a"}, "text")[1] == {"text": "q\n\na"}
+
+
+def test_mixed_formats_in_one_file_are_an_error():
+    with pytest.raises(UserError, match="'prompt_completion' format but the file started in 'messages' format"):
+        schema_row({"prompt": "q", "completion": "a"}, "chat", expected="messages")

@@ -44,7 +44,7 @@ def iter_jsonl(path: Path) -> Iterator[Record]:
 
 def _json_object(text: str, where: str) -> dict:
     try:
-        value = json.loads(text)
+        value = json.loads(text.strip())
     except json.JSONDecodeError as exc:
         cut = " (the line is cut off: truncated file?)" if "Unterminated" in exc.msg or "Expecting" in exc.msg else ""
         raise UserError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno}){cut}") from None

@@ -152,7 +152,8 @@ def _load_and_clean(spec: str, split: str, schema: str, cfg: DataConfig, work: P
     report["sources"][split] = {"path": spec, "format": fmt, "records": records, "kept": len(ds), **steps}
     if not len(ds):
         raise UserError(f"{spec}: no rows left after cleaning ({records} read; "
-                        + ", ".join(f"{k} {v}" for k, v in steps.items() if v and k.startswith("dropped")) + ")",
+                        + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in steps.items()
+                                    if v and k.startswith("dropped")) + ")",
                         hint="loosen data.clean (min_chars, max_chars, near_threshold)")
     return ds, texts
 

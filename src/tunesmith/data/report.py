@@ -35,7 +35,7 @@ def token_lengths(ds, schema: str, tokenizer) -> list[int]:
     if schema == "preference":
         return [len(tokenizer(" ".join(m["content"] for m in row["prompt"]) + row["chosen"])["input_ids"])
                 for row in ds]
-    return [len(ids) for ids in tokenizer(ds["text"], add_special_tokens=False)["input_ids"]]
+    return [len(ids) for ids in tokenizer(list(ds["text"]), add_special_tokens=False)["input_ids"]]
 
 
 def length_stats(lengths: list[int], max_length: int) -> dict:
