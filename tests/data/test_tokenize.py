@@ -64,3 +64,13 @@ def test_tokenizer_without_chat_template_is_a_clear_error(tokenizer):
     plain.chat_template = None
     with pytest.raises(UserError, match="no chat template"):
         tokenize_chat(plain, MESSAGES)
+
+
+def test_too_long_examples_can_be_dropped_and_counted(tokenizer, write_jsonl):
+    rows = [{"prompt": "order " * 40, "completion": "ok"}, {"prompt": "hi", "completion": "ok"},
+            {"prompt": "hello", "completion": "fine"}]
+    cfg = DataConfig(train=str(write_jsonl("t.jsonl", rows)), validation_size=0, max_length=40, too_long="drop")
+    prepared = prepare_chat_data(cfg, tokenizer)
+    assert prepared.report["train"]["examples"] == 2
+    assert prepared.data_report["dropped_too_long"] == {"train": 1}
+    assert all(not ex.source.endswith(":1") for ex in prepared.splits["train"])

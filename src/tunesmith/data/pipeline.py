@@ -84,33 +84,38 @@ def filter_lengths(ds, clean, texts: list[str], report: dict):
 
 
 def deduplicate(ds, clean, texts: list[str], report: dict):
-    """Drop exact, then near duplicates inside one dataset; keeps the first of each group."""
+    """Drop exact, then near duplicates inside one dataset; keeps the first of each group.
+
+    Returns the kept rows, their texts and their MinHash signatures (None without near dedup), which the
+    leakage check reuses instead of hashing the training set again."""
     drop: set[int] = set()
     if clean.dedup_exact:
         exact = redundant_rows(exact_duplicate_groups([exact_key(t) for t in texts]))
         report["dropped_exact_duplicates"] = report.get("dropped_exact_duplicates", 0) + len(exact)
         drop |= exact
+    kept = [i for i in range(len(texts)) if i not in drop]
+    sigs = None
     if clean.dedup_near:
-        kept = [i for i in range(len(texts)) if i not in drop]
-        groups = near_duplicate_groups(signatures([texts[i] for i in kept]), clean.near_threshold)
-        near = {kept[i] for i in redundant_rows(groups)}
+        sigs = signatures([texts[i] for i in kept])
+        near = redundant_rows(near_duplicate_groups(sigs, clean.near_threshold))
         report["dropped_near_duplicates"] = report.get("dropped_near_duplicates", 0) + len(near)
-        drop |= near
-    keep = [i for i in range(len(texts)) if i not in drop]
-    return ds.select(keep), [texts[i] for i in keep]
+        sigs = sigs[[j for j in range(len(kept)) if j not in near]]
+        kept = [i for j, i in enumerate(kept) if j not in near]
+    return ds.select(kept), [texts[i] for i in kept], sigs
 
 
-def remove_leakage(splits: dict, texts: dict[str, list[str]], clean, report: dict) -> dict:
+def remove_leakage(splits: dict, texts: dict[str, list[str]], sigs: dict, clean, report: dict) -> dict:
     """Evaluation rows that repeat (exactly or nearly) a training row are removed from the evaluation side."""
+    import numpy as np
+
     train_keys = {exact_key(t) for t in texts["train"]}
     for name in ("validation", "test"):
         if name not in splits or not len(splits[name]):
             continue
         leaked = {i for i, t in enumerate(texts[name]) if exact_key(t) in train_keys}
-        if clean.dedup_near:
-            both = texts["train"] + texts[name]
+        if sigs.get("train") is not None and sigs.get(name) is not None:
             offset = len(texts["train"])
-            for group in near_duplicate_groups(signatures(both), clean.near_threshold):
+            for group in near_duplicate_groups(np.concatenate([sigs["train"], sigs[name]]), clean.near_threshold):
                 if any(i < offset for i in group):
                     leaked |= {i - offset for i in group if i >= offset}
         report[f"leaked_into_{name}"] = len(leaked)
@@ -148,22 +153,24 @@ def _load_and_clean(spec: str, split: str, schema: str, cfg: DataConfig, work: P
     ds = clean_dataset(ds, cfg.clean, steps)
     texts = _texts(ds)
     ds, texts = filter_lengths(ds, cfg.clean, texts, steps)
-    ds, texts = deduplicate(ds, cfg.clean, texts, steps)
+    ds, texts, sigs = deduplicate(ds, cfg.clean, texts, steps)
     report["sources"][split] = {"path": spec, "format": fmt, "records": records, "kept": len(ds), **steps}
     if not len(ds):
         raise UserError(f"{spec}: no rows left after cleaning ({records} read; "
                         + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in steps.items()
                                     if v and k.startswith("dropped")) + ")",
                         hint="loosen data.clean (min_chars, max_chars, near_threshold)")
-    return ds, texts
+    return ds, texts, sigs
 
 
-def _split_train(ds, texts, cfg: DataConfig, schema: str, named: set[str]) -> tuple[dict, dict]:
+def _split_train(ds, texts, sigs, cfg: DataConfig, schema: str, named: set[str]) -> tuple[dict, dict, dict]:
     labels = ds["label"] if schema == "classification" else None
     cut = split_indices(len(ds), 0.0 if "validation" in named else cfg.validation_size,
                         0.0 if "test" in named else cfg.test_size, cfg.seed, labels)
-    splits = {name: ds.select(idx) for name, idx in cut.items() if name == "train" or name not in named}
-    return splits, {name: [texts[i] for i in idx] for name, idx in cut.items() if name in splits}
+    cut = {name: idx for name, idx in cut.items() if name == "train" or name not in named}
+    return ({name: ds.select(idx) for name, idx in cut.items()},
+            {name: [texts[i] for i in idx] for name, idx in cut.items()},
+            {name: None if sigs is None else sigs[idx] for name, idx in cut.items()})
 
 
 def _label_warnings(splits: dict) -> list[str]:
@@ -180,17 +187,14 @@ def _label_warnings(splits: dict) -> list[str]:
 
 def _build(cfg: DataConfig, schema: str, work: Path) -> tuple[dict, dict]:
     report: dict = {"schema": schema, "sources": {}}
-    datasets, texts = {}, {}
-    for split in SPLITS:
-        spec = getattr(cfg, split)
-        if spec:
-            datasets[split], texts[split] = _load_and_clean(spec, split, schema, cfg, work, report)
-    if "train" not in datasets:
+    loaded = {split: _load_and_clean(getattr(cfg, split), split, schema, cfg, work, report)
+              for split in SPLITS if getattr(cfg, split)}
+    if "train" not in loaded:
         raise UserError("no training data: set data.train", hint="--set data.train=path/to/train.jsonl")
-    splits, split_texts = _split_train(datasets["train"], texts["train"], cfg, schema, set(datasets) - {"train"})
-    for name in set(datasets) - {"train"}:
-        splits[name], split_texts[name] = datasets[name], texts[name]
-    splits = remove_leakage(splits, split_texts, cfg.clean, report)
+    splits, texts, sigs = _split_train(*loaded["train"], cfg, schema, set(loaded) - {"train"})
+    for name in set(loaded) - {"train"}:
+        splits[name], texts[name], sigs[name] = loaded[name]
+    splits = remove_leakage(splits, texts, sigs, cfg.clean, report)
     report["warnings"] = _label_warnings(splits)
     report["rows"] = {name: len(ds) for name, ds in splits.items()}
     if schema == "classification":
