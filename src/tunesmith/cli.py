@@ -157,6 +157,24 @@ def runs(folder: Annotated[Path, typer.Argument(help="folder of run directories"
     _console().print(table)
 
 
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="run directory of a trained model")],
+    to: Annotated[Path, typer.Option("--to", help="folder to write (must not exist or be empty)")],
+    adapter_only: Annotated[bool, typer.Option("--adapter-only", help="keep the adapter separate, unmerged")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="safetensors (Hugging Face folder) or onnx")] = "safetensors",
+    quantize: Annotated[str, typer.Option(help="int8: dynamic int8 weights for CPU inference; none")] = "none",
+    force: Annotated[bool, typer.Option("--force", help="replace a non-empty --to folder")] = False,
+    tolerance: Annotated[Optional[float], typer.Option(help="max |logit difference| allowed vs the run's model")] = None,
+    min_agreement: Annotated[float, typer.Option(help="int8: least share of matching next tokens")] = 0.9,
+) -> None:
+    """Merge a run's adapter and write a Hugging Face folder with a model card, checked against the run's model."""
+    from tunesmith.export import export_run
+
+    export_run(run, to, adapter_only=adapter_only, fmt=fmt, quantize=quantize, force=force,
+               tolerance=tolerance, min_agreement=min_agreement, log=_console().print)
+
 data_app = typer.Typer(help="Inspect and prepare datasets: validate, clean, deduplicate, scrub, split, report.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")

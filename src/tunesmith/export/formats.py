@@ -1,0 +1,109 @@
+"""Export formats: how each one writes its folder and how that folder is loaded back for the output check.
+
+Each format registers itself in FORMATS; `int8` lives in quantize.py and `onnx` in onnx.py.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunesmith.export.probes import torch_forward
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What loading an export back needs besides its folder: the base (adapter exports) and the dtype."""
+
+    source: object  # tunesmith.models.ModelSource of the run's base model
+    dtype: str
+    revision: str | None = None
+    trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    write: Callable  # (model, tokenizer, folder) -> None; may consume the model (merging, quantizing in place)
+    load: Callable  # (folder, LoadContext) -> forward(ids) -> logits, used to check what was written
+    merged: bool  # write receives the run's model with its adapter merged in
+    lossy: bool  # judged by next-token agreement instead of the logit tolerance
+    usage: str  # how to load the folder, for the model card
+
+
+FORMATS: dict[str, ExportFormat] = {}
+
+
+def register(fmt: ExportFormat) -> ExportFormat:
+    FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def merge_adapter(model):
+    """The run's model with a PEFT adapter folded into the base weights (a full-weights run is returned as is)."""
+    from peft import PeftModel
+
+    # safe_merge checks the merged weights for NaNs before replacing the originals.
+    return model.merge_and_unload(safe_merge=True) if isinstance(model, PeftModel) else model
+
+
+def export_generation_config(model, tokenizer):
+    """The model's generation config, made to stop at the chat template's end-of-turn token and pad with `pad`."""
+    config = copy.deepcopy(model.generation_config)
+    eos = config.eos_token_id
+    eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+    # Chat models end a reply with the template's end-of-turn token; without it plain `generate` runs to the limit.
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos:
+        eos.append(tokenizer.eos_token_id)
+    config.eos_token_id = eos[0] if len(eos) == 1 else eos
+    config.pad_token_id = tokenizer.pad_token_id
+    return config
+
+
+def save_config_and_tokenizer(model, tokenizer, folder: Path) -> None:
+    """config.json, generation_config.json and the tokenizer with its chat template."""
+    model.config.save_pretrained(folder)
+    export_generation_config(model, tokenizer).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def write_merged(model, tokenizer, folder: Path) -> None:
+    model.save_pretrained(folder)  # safetensors by default
+    save_config_and_tokenizer(model, tokenizer, folder)
+
+
+def load_merged(folder: Path, context: LoadContext):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return torch_forward(AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, context.dtype)).eval())
+
+
+def write_adapter(model, tokenizer, folder: Path) -> None:
+    # PEFT writes adapter_config.json naming the base it was trained on, so peft/transformers find it by themselves.
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def load_adapter(folder: Path, context: LoadContext):
+    from peft import PeftModel
+
+    from tunesmith.models import load_causal_lm
+
+    base = load_causal_lm(context.source, context.dtype, context.revision, context.trust_remote_code)
+    return torch_forward(PeftModel.from_pretrained(base, str(folder)).eval())
+
+
+register(ExportFormat(
+    "safetensors", write_merged, load_merged, merged=True, lossy=False,
+    usage="AutoModelForCausalLM.from_pretrained(folder) and AutoTokenizer.from_pretrained(folder)",
+))
+register(ExportFormat(
+    "adapter", write_adapter, load_adapter, merged=False, lossy=False,
+    usage="peft.AutoPeftModelForCausalLM.from_pretrained(folder) (loads the base named in adapter_config.json)",
+))
+
+# Importing the files registers them.
+from tunesmith.export import onnx, quantize  # noqa: E402,F401
