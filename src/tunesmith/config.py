@@ -61,20 +61,33 @@ class DataConfig(Section):
 
 
 class MethodConfig(Section):
-    name: str = Field("lora", description="how the model is made trainable: lora, full")
+    name: str = Field("lora", description="which parameters train: full, freeze, head, lora, dora, ia3, "
+                                          "prompt_tuning, prefix_tuning, qlora")
     r: int = Field(16, gt=0, description="LoRA rank")
     alpha: int = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r)")
     dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
     target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear", description="module names to adapt; all-linear = every linear layer except the output head"
     )
+    trainable_layers: int = Field(2, gt=0, description="freeze: how many of the top layers train (plus the head)")
+    virtual_tokens: int = Field(20, gt=0, description="prompt_tuning/prefix_tuning: learned virtual tokens")
 
 
 class ObjectiveConfig(Section):
-    name: str = Field("sft", description="training objective: sft")
+    name: str = Field("sft", description="what the model learns: sft, causal_lm, classification, seq2seq, dpo, kto, "
+                                         "reward_model, grpo")
     loss_on: Literal["assistant", "all"] = Field(
-        "assistant", description="tokens that carry loss: the assistant's replies (with end-of-turn) or every token"
+        "assistant", description="sft: tokens that carry loss, the assistant's replies (with end-of-turn) or all"
     )
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="classification: weight the loss by inverse label frequency against imbalance"
+    )
+    beta: float = Field(0.1, gt=0, description="dpo/kto/grpo: strength of the pull towards the reference model")
+    loss_type: str = Field("sigmoid", description="dpo: TRL loss variant (sigmoid, ipo, hinge, robust, ...)")
+    reward: str = Field("json_valid", description="grpo: reward function: a built-in name, module:function, "
+                                                  "or a reward_model run directory")
+    num_generations: int = Field(4, gt=1, description="grpo: completions sampled per prompt")
+    max_new_tokens: int = Field(64, gt=0, description="grpo: longest sampled completion")
 
 
 class TrainingConfig(Section):
@@ -95,6 +108,12 @@ class TrainingConfig(Section):
     save_total_limit: int = Field(2, gt=0, description="checkpoints kept on disk")
     group_by_length: bool = Field(True, description="batch examples of similar length to cut padding")
     threads: int | None = Field(None, gt=0, description="CPU threads; default: every usable core")
+    dropout: float | None = Field(None, ge=0, lt=1, description="override the model's dropout rates")
+    early_stopping_patience: int | None = Field(
+        None, gt=0, description="stop after this many evaluations without improvement of metric_for_best"
+    )
+    metric_for_best: str = Field("eval_loss", description="validation metric that picks the best checkpoint")
+    keep_best: bool = Field(False, description="end with the best checkpoint's weights, not the last ones")
 
 
 class EvalConfig(Section):

@@ -26,6 +26,7 @@ class PreparedData:
     tokenized: dict[str, list[dict]] = field(default_factory=dict)
     report: dict = field(default_factory=dict)  # per split: examples, tokens, loss tokens, longest
     data_report: dict = field(default_factory=dict)  # the pipeline's counts: formats, cleaning, dedup, leakage
+    labels: list[str] | None = None  # classification: label names in id order
 
 
 def load_splits(cfg: DataConfig) -> tuple[dict[str, list[ChatExample]], dict]:
@@ -35,26 +36,27 @@ def load_splits(cfg: DataConfig) -> tuple[dict[str, list[ChatExample]], dict]:
     return examples, report
 
 
-def _length_problems(name: str, examples: list[ChatExample], rows: list[dict], max_length: int) -> tuple[list, int]:
-    too_long = [(ex.source, len(r["input_ids"])) for ex, r in zip(examples, rows) if len(r["input_ids"]) > max_length]
-    return too_long, sum(n - max_length for _, n in too_long)
-
-
-def _apply_length_policy(name, examples, rows, cfg: DataConfig, report: dict):
-    too_long, lost = _length_problems(name, examples, rows, cfg.max_length)
-    if not too_long:
-        return examples, rows
-    if cfg.too_long == "error":
+def keep_within_length(name: str, sources: list[str], lengths: list[int], cfg: DataConfig, report: dict) -> list[int]:
+    """Indices of the examples that fit data.max_length; longer ones stop the run, or are dropped and counted."""
+    too_long = [(source, n) for source, n in zip(sources, lengths) if n > cfg.max_length]
+    if too_long and cfg.too_long == "error":
         first, length = too_long[0]
+        lost = sum(n - cfg.max_length for _, n in too_long)
         raise UserError(
             f"{first}: example is {length} tokens, longer than data.max_length={cfg.max_length}; "
             f"{len(too_long)} {name} example(s) too long, {lost} tokens would be cut",
             hint="raise data.max_length, shorten those examples, or set data.too_long=drop",
         )
-    report.setdefault("dropped_too_long", {})[name] = len(too_long)
-    long_sources = {source for source, _ in too_long}
-    keep = [i for i, ex in enumerate(examples) if ex.source not in long_sources]
-    return [examples[i] for i in keep], [rows[i] for i in keep]
+    if too_long:
+        report.setdefault("dropped_too_long", {})[name] = len(too_long)
+    return [i for i, n in enumerate(lengths) if n <= cfg.max_length]
+
+
+def split_stats(rows: list[dict]) -> dict:
+    tokens = [len(r["input_ids"]) for r in rows]
+    loss = sum(sum(label != IGNORE for label in r["labels"]) if isinstance(r.get("labels"), list) else 1
+               for r in rows)
+    return {"examples": len(rows), "tokens": sum(tokens), "loss_tokens": loss, "longest": max(tokens, default=0)}
 
 
 def prepare_chat_data(cfg: DataConfig, tokenizer, loss_on: str = "assistant") -> PreparedData:
@@ -63,20 +65,16 @@ def prepare_chat_data(cfg: DataConfig, tokenizer, loss_on: str = "assistant") ->
     prepared = PreparedData({}, data_report=report)
     for name, examples in splits.items():
         rows = [tokenize_chat(tokenizer, ex.messages, loss_on) for ex in examples]
-        examples, rows = _apply_length_policy(name, examples, rows, cfg, prepared.data_report)
+        keep = keep_within_length(name, [ex.source for ex in examples], [len(r["input_ids"]) for r in rows], cfg,
+                                  prepared.data_report)
+        examples, rows = [examples[i] for i in keep], [rows[i] for i in keep]
         empty = [ex.source for ex, row in zip(examples, rows) if all(label == IGNORE for label in row["labels"])]
         if empty:
             raise UserError(f"{empty[0]}: no token carries loss (every assistant message has weight 0)")
         prepared.splits[name], prepared.tokenized[name] = examples, rows
-        tokens = [len(r["input_ids"]) for r in rows]
-        prepared.report[name] = {
-            "examples": len(rows),
-            "tokens": sum(tokens),
-            "loss_tokens": sum(sum(label != IGNORE for label in r["labels"]) for r in rows),
-            "longest": max(tokens, default=0),
-        }
+        prepared.report[name] = split_stats(rows)
     return prepared
 
 
-__all__ = ["ChatExample", "PreparedData", "load_splits", "prepare_chat_data", "prepare_splits", "render",
+__all__ = ["ChatExample", "PreparedData", "keep_within_length", "load_splits", "split_stats", "prepare_chat_data", "prepare_splits", "render",
            "tokenize_chat"]

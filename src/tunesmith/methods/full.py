@@ -4,7 +4,7 @@ from tunesmith.methods import register
 
 
 @register("full", artifact="model")
-def apply_full(model, cfg):
+def apply_full(model, cfg, task):
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     return model

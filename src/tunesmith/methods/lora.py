@@ -1,18 +1,32 @@
-"""LoRA via PEFT: low-rank adapters on the linear layers; the base weights stay frozen."""
+"""LoRA and DoRA via PEFT: low-rank adapters on the linear layers; the base weights stay frozen."""
 
 from tunesmith.methods import register
 
 
-@register("lora", artifact="adapter")
-def apply_lora(model, cfg):
-    from peft import LoraConfig, get_peft_model
+def lora_config(cfg, task, use_dora: bool = False):
+    from peft import LoraConfig
 
-    lora = LoraConfig(
+    return LoraConfig(
         r=cfg.r,
         lora_alpha=cfg.alpha,
         lora_dropout=cfg.dropout,
         # PEFT's "all-linear" finds the linear layers of any architecture and skips the output head.
         target_modules=cfg.target_modules,
-        task_type="CAUSAL_LM",
+        use_dora=use_dora,
+        task_type=task,
     )
-    return get_peft_model(model, lora)
+
+
+@register("lora", artifact="adapter")
+def apply_lora(model, cfg, task):
+    from peft import get_peft_model
+
+    return get_peft_model(model, lora_config(cfg, task))
+
+
+@register("dora", artifact="adapter")
+def apply_dora(model, cfg, task):
+    """Weight-decomposed LoRA: the update's magnitude and direction are learned separately."""
+    from peft import get_peft_model
+
+    return get_peft_model(model, lora_config(cfg, task, use_dora=True))

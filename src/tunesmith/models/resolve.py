@@ -75,16 +75,31 @@ def load_tokenizer(source: ModelSource, revision: str | None = None, trust_remot
     return tokenizer
 
 
-def load_causal_lm(source: ModelSource, dtype: str, revision: str | None = None, trust_remote_code: bool = False):
+MODEL_CLASSES = {"causal_lm": "AutoModelForCausalLM", "seq_cls": "AutoModelForSequenceClassification",
+                 "seq2seq": "AutoModelForSeq2SeqLM"}
+
+
+def load_model(source: ModelSource, kind: str, dtype: str, revision: str | None = None,
+               trust_remote_code: bool = False, **kwargs):
+    """Weights for `kind` (causal_lm, seq_cls, seq2seq); kwargs go to from_pretrained (num_labels, dropout...)."""
     import torch
-    from transformers import AutoModelForCausalLM
+    import transformers
 
     quiet_libraries()
+    auto = getattr(transformers, MODEL_CLASSES[kind])
     try:
-        return AutoModelForCausalLM.from_pretrained(
-            source.path, dtype=getattr(torch, dtype), revision=revision, trust_remote_code=trust_remote_code
-        )
+        return auto.from_pretrained(source.path, dtype=getattr(torch, dtype), revision=revision,
+                                    trust_remote_code=trust_remote_code, **kwargs)
     except OSError as exc:
         if source.origin == "hub":
             raise _hub_error(source, exc) from None
         raise
+    except ValueError as exc:
+        if "Unrecognized configuration class" in str(exc):
+            raise UserError(f"model '{source.name}' cannot be loaded as {MODEL_CLASSES[kind]}",
+                            hint="this objective needs another kind of model (e.g. seq2seq needs T5-style)") from None
+        raise
+
+
+def load_causal_lm(source: ModelSource, dtype: str, revision: str | None = None, trust_remote_code: bool = False):
+    return load_model(source, "causal_lm", dtype, revision, trust_remote_code)

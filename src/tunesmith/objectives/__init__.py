@@ -1,4 +1,10 @@
-"""Objectives decide what the model learns: each file registers how to prepare data and build the trainer."""
+"""Objectives decide what the model learns. Each file registers one or more Objective entries.
+
+An objective names the data schema it needs, the kind of model it trains and the PEFT task type, and provides
+`prepare_data(config, tokenizer) -> PreparedData` and `build_trainer(model, tokenizer, data, trainer_args,
+callbacks, config) -> Trainer`. Optional: `model_kwargs(data)` for from_pretrained (num_labels...),
+`check(config)` run before anything loads, `evaluate_test(trainer, data)` for the held-out split.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,14 @@ from tunesmith.errors import UserError
 @dataclass(frozen=True)
 class Objective:
     name: str
-    prepare_data: Callable  # (RunConfig, tokenizer) -> PreparedData
-    build_trainer: Callable  # (model, tokenizer, PreparedData, trainer_args: dict, callbacks) -> transformers Trainer
+    schema: str  # chat, text, classification or preference (see tunesmith.data.formats)
+    model_kind: str  # causal_lm, seq_cls or seq2seq
+    task: str  # PEFT task type
+    prepare_data: Callable
+    build_trainer: Callable
+    model_kwargs: Callable | None = None
+    check: Callable | None = None
+    evaluate_test: Callable | None = None
 
 
 OBJECTIVES: dict[str, Objective] = {}
@@ -34,4 +46,4 @@ def get_objective(name: str) -> Objective:
     return OBJECTIVES[name]
 
 
-from tunesmith.objectives import sft  # noqa: E402,F401
+from tunesmith.objectives import causal_lm, classification, preference, reinforce, seq2seq, sft  # noqa: E402,F401

@@ -10,7 +10,7 @@ def prepare(config, tokenizer) -> PreparedData:
     return prepare_chat_data(config.data, tokenizer, config.objective.loss_on)
 
 
-def build_trainer(model, tokenizer, data: PreparedData, trainer_args: dict, callbacks):
+def build_trainer(model, tokenizer, data: PreparedData, trainer_args: dict, callbacks, config=None):
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -29,4 +29,4 @@ def build_trainer(model, tokenizer, data: PreparedData, trainer_args: dict, call
     )
 
 
-register(Objective("sft", prepare, build_trainer))
+register(Objective("sft", "chat", "causal_lm", "CAUSAL_LM", prepare, build_trainer))

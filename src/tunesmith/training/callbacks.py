@@ -24,6 +24,9 @@ class MetricsLog(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         row = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), **(logs or {})}
+        for split in ("eval", "test"):
+            if f"{split}_loss" in row and f"{split}_perplexity" not in row:
+                row[f"{split}_perplexity"] = round(math.exp(min(row[f"{split}_loss"], 50.0)), 4)
         if "loss" in row:
             now = time.perf_counter()
             seen = state.num_input_tokens_seen

@@ -37,6 +37,11 @@ def prepare_inputs(config: RunConfig, log):
     method, objective = get_method(config.method.name), get_objective(config.objective.name)
     hardware = detect(config.model.dtype, config.model.device, config.training.threads)
     log(f"hardware: {hardware.describe()}")
+    # Impossible combinations fail here, before any file or weight is read.
+    if method.check:
+        method.check(config, hardware)
+    if objective.check:
+        objective.check(config)
     source = resolve_model(config.model.name, log)
     log(f"model: {config.model.name} ({source.origin}: {source.path})")
     tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)

@@ -35,7 +35,7 @@ class RunLog:
 def trainer_args(config: RunConfig, hardware, run: Path, has_validation: bool) -> dict:
     """TrainingArguments for the objective's trainer; every hardware-sensitive default is explicit here."""
     t = config.training
-    return dict(
+    args = dict(
         output_dir=str(run / "checkpoints"),
         per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=config.eval.batch_size,
@@ -67,6 +67,17 @@ def trainer_args(config: RunConfig, hardware, run: Path, has_validation: bool) -
         dataloader_num_workers=0,
         max_length=config.data.max_length,
     )
+    return {**args, **_best_checkpoint_args(config, has_validation)}
+
+
+def _best_checkpoint_args(config: RunConfig, has_validation: bool) -> dict:
+    """Selecting or stopping on a validation metric needs evaluation and saving on the same steps."""
+    t = config.training
+    if not (t.keep_best or t.early_stopping_patience) or not has_validation:
+        return {}
+    metric = t.metric_for_best if t.metric_for_best.startswith("eval_") else f"eval_{t.metric_for_best}"
+    return {"load_best_model_at_end": True, "metric_for_best_model": metric, "save_steps": config.eval.steps,
+            "greater_is_better": not metric.endswith(("loss", "perplexity"))}
 
 
 def _check_memory(plan, hardware, log) -> None:
@@ -78,12 +89,26 @@ def _check_memory(plan, hardware, log) -> None:
         )
 
 
-def _load_model(config: RunConfig, source, hardware, method, data, log):
-    from tunesmith.methods import count_parameters
-    from tunesmith.models import load_causal_lm, plan_memory
+def _dropout_overrides(source, rate: float | None) -> dict:
+    """from_pretrained kwargs that set every dropout rate the model's config has."""
+    if rate is None:
+        return {}
+    from transformers import AutoConfig
 
-    model = load_causal_lm(source, hardware.dtype, config.model.revision, config.model.trust_remote_code)
-    model = method.apply(model, config.method).to(hardware.device)
+    config = AutoConfig.from_pretrained(source.path)
+    return {k: rate for k in config.to_dict() if "dropout" in k and isinstance(getattr(config, k), float)}
+
+
+def _load_model(config: RunConfig, source, hardware, method, objective, data, log):
+    from tunesmith.methods import count_parameters
+    from tunesmith.models import load_model, plan_memory
+
+    kwargs = {**_dropout_overrides(source, config.training.dropout),
+              **(method.load_kwargs(config) if method.load_kwargs else {}),
+              **(objective.model_kwargs(data) if objective.model_kwargs else {})}
+    model = load_model(source, objective.model_kind, hardware.dtype, config.model.revision,
+                       config.model.trust_remote_code, **kwargs)
+    model = method.apply(model, config.method, objective.task).to(hardware.device)
     trainable, total = count_parameters(model)
     log(f"parameters: {trainable:,} trainable of {total:,} ({100 * trainable / total:.2f}%), method {method.name}")
     longest = max(r["longest"] for r in data.report.values())
@@ -92,23 +117,25 @@ def _load_model(config: RunConfig, source, hardware, method, data, log):
     return model
 
 
-def _save_artifact(trainer, tokenizer, run: Path, artifact: str) -> Path:
+def _save_artifact(model, tokenizer, run: Path, artifact: str) -> Path:
     import os
     import shutil
 
     target = run / artifact
     tmp = run / f".{artifact}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    trainer.model.save_pretrained(tmp)
+    model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     os.replace(tmp, target)
     return target
 
 
-def _final_eval(trainer, config: RunConfig, data, method, tokenizer, log) -> dict | None:
+def _final_eval(trainer, config: RunConfig, data, method, objective, tokenizer, log) -> dict | None:
     from tunesmith.evaluate import compare_with_base
     from tunesmith.inference import generate
 
+    if objective.schema != "chat" or objective.model_kind != "causal_lm":
+        return objective.evaluate_test(trainer, data) if objective.evaluate_test else None
     test = data.splits.get("test") or []
     if not (config.eval.compare_with_base and test):
         return None
@@ -135,6 +162,14 @@ def _final_eval(trainer, config: RunConfig, data, method, tokenizer, log) -> dic
     return compare_with_base(run_base, run_gen, prompts, references, config.eval.metrics)
 
 
+def _early_stopping(config: RunConfig) -> list:
+    if not config.training.early_stopping_patience:
+        return []
+    from transformers import EarlyStoppingCallback
+
+    return [EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience)]
+
+
 def train(config: RunConfig, console, resume: Path | None = None) -> Path:
     """Fine-tune as the config says; returns the run directory (finished, or interrupted with a checkpoint)."""
     from tunesmith.training.callbacks import MetricsLog, Progress, StopOnInterrupt
@@ -147,10 +182,12 @@ def train(config: RunConfig, console, resume: Path | None = None) -> Path:
         raise UserError(f"{resume} has no checkpoint to resume from", hint="start a new run instead")
     run = resume or create_run(config)
     log.attach(run)
-    model = _load_model(config, source, hardware, method, data, log)
+    model = _load_model(config, source, hardware, method, objective, data, log)
     stopper = StopOnInterrupt()
-    callbacks = [MetricsLog(run / "metrics.jsonl"), Progress(console), stopper]
-    trainer = objective.build_trainer(model, tokenizer, data, trainer_args(config, hardware, run, "validation" in data.tokenized and bool(data.tokenized["validation"])), callbacks)
+    callbacks = [MetricsLog(run / "metrics.jsonl"), Progress(console), stopper, *_early_stopping(config)]
+    has_validation = bool(data.tokenized.get("validation"))
+    args = trainer_args(config, hardware, run, has_validation)
+    trainer = objective.build_trainer(model, tokenizer, data, args, callbacks, config)
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # Progress and MetricsLog show the same values, readably
@@ -172,9 +209,9 @@ def train(config: RunConfig, console, resume: Path | None = None) -> Path:
         update_manifest(run, status="interrupted", step=trainer.state.global_step)
         log(f"interrupted at step {trainer.state.global_step}; checkpoint saved. Continue: tunesmith train --resume {run}")
         return run
-    artifact = _save_artifact(trainer, tokenizer, run, method.artifact)
+    artifact = _save_artifact(model, tokenizer, run, method.artifact)
     log(f"saved {method.artifact} to {artifact}")
-    comparison = _final_eval(trainer, config, data, method, tokenizer, log)
+    comparison = _final_eval(trainer, config, data, method, objective, tokenizer, log)
     if comparison:
         write_json(run / "eval.json", comparison)
     history = [row for row in (trainer.state.log_history or [])]
@@ -185,7 +222,8 @@ def train(config: RunConfig, console, resume: Path | None = None) -> Path:
         "first_train_loss": losses[0] if losses else None, "final_train_loss": losses[-1] if losses else None,
         "eval_loss": evals[-1] if evals else None, "train_runtime": result.metrics.get("train_runtime"),
         "tokens_seen": trainer.state.num_input_tokens_seen, "artifact": artifact.name,
-        "comparison": comparison["metrics"] if comparison else None,
+        "comparison": comparison.get("metrics") if comparison else None,
+        "test": comparison.get("test") if comparison else None,
     }
     write_json(run / "summary.json", summary)
     update_manifest(run, status="finished", step=trainer.state.global_step)

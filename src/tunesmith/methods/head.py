@@ -1,0 +1,18 @@
+"""Repurposing: the whole backbone frozen, only a new task head trains (classification objectives)."""
+
+from tunesmith.errors import UserError
+from tunesmith.methods import freeze_all, register, task_head
+
+
+def check_head(config, hardware) -> None:
+    if config.objective.name not in ("classification", "reward_model"):
+        raise UserError(f"method head trains a new task head; objective {config.objective.name} has none",
+                        hint="use objective.name=classification, or method lora/freeze for generation")
+
+
+@register("head", artifact="model", check=check_head)
+def apply_head(model, cfg, task):
+    freeze_all(model)
+    task_head(model)[1].requires_grad_(True)
+    # The classification objective sees that only the head trains and caches the backbone's features once.
+    return model

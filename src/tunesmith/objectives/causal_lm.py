@@ -1,0 +1,42 @@
+"""Continued pre-training on raw text: documents joined with end-of-text and cut into full-length blocks."""
+
+from __future__ import annotations
+
+from tunesmith.data import PreparedData, prepare_splits
+from tunesmith.objectives import Objective, register
+from tunesmith.objectives.preference import evaluate_test
+
+
+def pack_blocks(token_lists: list[list[int]], eos_id: int, block: int) -> list[list[int]]:
+    """Concatenate documents (each ended by EOS) and cut into blocks of `block` tokens; a short tail is kept."""
+    stream = [t for tokens in token_lists for t in (*tokens, eos_id)]
+    return [stream[i : i + block] for i in range(0, len(stream), block) if len(stream[i : i + block]) > 1]
+
+
+def prepare(config, tokenizer) -> PreparedData:
+    splits, report = prepare_splits(config.data, "text")
+    prepared = PreparedData({}, data_report=report)
+    for name, ds in splits.items():
+        encoded = tokenizer(list(ds["text"]), add_special_tokens=False)["input_ids"]
+        blocks = pack_blocks(encoded, tokenizer.eos_token_id, config.data.max_length)
+        prepared.splits[name] = list(ds)
+        prepared.tokenized[name] = [{"input_ids": b, "labels": list(b)} for b in blocks]
+        prepared.report[name] = {"examples": len(blocks), "documents": len(ds), "tokens": sum(map(len, blocks)),
+                                 "loss_tokens": sum(map(len, blocks)), "longest": max(map(len, blocks), default=0)}
+    return prepared
+
+
+def build_trainer(model, tokenizer, data, trainer_args, callbacks, config):
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    sets = {name: Dataset.from_list(rows) for name, rows in data.tokenized.items()}
+    args = SFTConfig(**trainer_args, packing=False, completion_only_loss=False)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=sets["train"], eval_dataset=sets.get("validation"),
+                         processing_class=tokenizer, callbacks=callbacks)
+    trainer.test_dataset = sets.get("test")
+    return trainer
+
+
+register(Objective("causal_lm", "text", "causal_lm", "CAUSAL_LM", prepare, build_trainer,
+                   evaluate_test=evaluate_test))

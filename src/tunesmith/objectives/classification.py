@@ -1,0 +1,119 @@
+"""Sequence classification (sentiment, intent, ...) with a classification head on an encoder or a decoder.
+
+Head-only training (method head) caches the frozen backbone's features once, so every epoch after the first
+costs only the head's matrix multiply.
+"""
+
+from __future__ import annotations
+
+from tunesmith.data import PreparedData, keep_within_length, prepare_splits, split_stats
+from tunesmith.errors import UserError
+from tunesmith.objectives import Objective, register
+
+
+def label_names(cfg, train) -> list[str]:
+    return list(cfg.labels) if cfg.labels else sorted(set(train["label"]))
+
+
+def prepare(config, tokenizer) -> PreparedData:
+    splits, report = prepare_splits(config.data, "classification")
+    labels = label_names(config.data, splits["train"])
+    ids = {label: i for i, label in enumerate(labels)}
+    prepared = PreparedData({}, data_report=report, labels=labels)
+    for name, ds in splits.items():
+        unknown = [(s, label) for s, label in zip(ds["_source"], ds["label"]) if label not in ids]
+        if unknown:
+            raise UserError(f"{unknown[0][0]}: label '{unknown[0][1]}' does not occur in the training data",
+                            hint="add training examples for it, or set data.labels")
+        encoded = tokenizer(list(ds["text"]), add_special_tokens=True)["input_ids"]
+        keep = keep_within_length(name, list(ds["_source"]), [len(x) for x in encoded], config.data, report)
+        rows = [{"input_ids": encoded[i], "labels": ids[ds[i]["label"]]} for i in keep]
+        prepared.splits[name] = [ds[i] for i in keep]
+        prepared.tokenized[name] = rows
+        prepared.report[name] = split_stats(rows)
+    if len(labels) < 2:
+        raise UserError(f"{config.data.train}: classification needs at least two labels, found {labels}")
+    return prepared
+
+
+def model_kwargs(data: PreparedData) -> dict:
+    return {"num_labels": len(data.labels), "id2label": dict(enumerate(data.labels)),
+            "label2id": {label: i for i, label in enumerate(data.labels)}}
+
+
+def class_weights(data: PreparedData, mode: str):
+    """Inverse label frequency, normalised to mean 1; None when not asked for."""
+    if mode != "balanced":
+        return None
+    import torch
+
+    counts = torch.bincount(torch.tensor([r["labels"] for r in data.tokenized["train"]]), minlength=len(data.labels))
+    weights = counts.sum() / (len(counts) * counts.clamp(min=1).float())
+    return weights / weights.mean()
+
+
+def classification_metrics(predictions, references, labels: list[str]) -> dict:
+    """Accuracy, macro-F1 and per-class precision/recall/F1 from integer predictions."""
+    metrics = {"accuracy": sum(p == r for p, r in zip(predictions, references)) / max(len(references), 1)}
+    f1s = []
+    for i, name in enumerate(labels):
+        tp = sum(p == i and r == i for p, r in zip(predictions, references))
+        predicted, actual = sum(p == i for p in predictions), sum(r == i for r in references)
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        metrics.update({f"precision_{name}": precision, f"recall_{name}": recall, f"f1_{name}": f1})
+        f1s.append(f1)
+    metrics["macro_f1"] = sum(f1s) / len(f1s)
+    return metrics
+
+
+def metric_function(labels: list[str]):
+    def compute(eval_prediction) -> dict:
+        logits = eval_prediction.predictions[0] if isinstance(eval_prediction.predictions, tuple) \
+            else eval_prediction.predictions
+        return classification_metrics(logits.argmax(-1).tolist(), eval_prediction.label_ids.tolist(), labels)
+
+    return compute
+
+
+def plain_trainer_args(trainer_args: dict) -> dict:
+    """TrainingArguments for transformers' Trainer: drop the TRL-only field."""
+    return {k: v for k, v in trainer_args.items() if k != "max_length"}
+
+
+def build_trainer(model, tokenizer, data: PreparedData, trainer_args: dict, callbacks, config):
+    from datasets import Dataset
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from tunesmith.objectives.head_cache import cached_head_trainer, only_head_trains
+
+    model.config.pad_token_id = tokenizer.pad_token_id  # decoder backbones pool at the last non-pad token
+    weights = class_weights(data, config.objective.class_weights)
+    if only_head_trains(model):
+        return cached_head_trainer(model, tokenizer, data, plain_trainer_args(trainer_args), callbacks, weights,
+                                   metric_function(data.labels))
+    loss = None
+    if weights is not None:
+        import torch
+
+        def loss(outputs, labels, num_items_in_batch=None):
+            return torch.nn.functional.cross_entropy(outputs.logits, labels, weight=weights.to(outputs.logits.device))
+
+    sets = {name: Dataset.from_list(rows) for name, rows in data.tokenized.items()}
+    trainer = Trainer(model=model, args=TrainingArguments(**plain_trainer_args(trainer_args)),
+                      train_dataset=sets["train"], eval_dataset=sets.get("validation"),
+                      data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metric_function(data.labels),
+                      compute_loss_func=loss, callbacks=callbacks)
+    trainer.test_dataset = sets.get("test")
+    return trainer
+
+
+def evaluate_test(trainer, data: PreparedData) -> dict | None:
+    if getattr(trainer, "test_dataset", None) is None:
+        return None
+    return {"test": trainer.evaluate(trainer.test_dataset, metric_key_prefix="test")}
+
+
+register(Objective("classification", "classification", "seq_cls", "SEQ_CLS", prepare, build_trainer,
+                   model_kwargs=model_kwargs, evaluate_test=evaluate_test))

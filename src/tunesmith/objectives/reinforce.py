@@ -1,0 +1,87 @@
+"""GRPO (reinforcement learning from a reward signal) with TRL: the model samples answers to each prompt and is
+pushed towards the better-scored ones. The reward is a built-in scorer, a Python function, or a trained reward
+model's run directory."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from tunesmith.data import PreparedData, load_splits
+from tunesmith.errors import UserError
+from tunesmith.evaluate.metrics import exact_match, json_exact_match, parse_json
+from tunesmith.objectives import Objective, register
+
+
+def _text(completion) -> str:
+    return completion[-1]["content"] if isinstance(completion, list) else completion
+
+
+def reward_json_valid(prompts, completions, **kwargs) -> list[float]:
+    return [float(parse_json(_text(c)) is not None) for c in completions]
+
+
+def reward_exact_match(prompts, completions, reference, **kwargs) -> list[float]:
+    return [exact_match(_text(c), r) for c, r in zip(completions, reference)]
+
+
+def reward_json_match(prompts, completions, reference, **kwargs) -> list[float]:
+    """Partial credit: 0.2 for valid JSON, 1.0 for the reference's JSON value."""
+    return [max(0.2 * (parse_json(_text(c)) is not None), json_exact_match(_text(c), r))
+            for c, r in zip(completions, reference)]
+
+
+BUILT_IN = {"json_valid": reward_json_valid, "exact_match": reward_exact_match, "json_match": reward_json_match}
+
+
+def resolve_reward(spec: str):
+    """A built-in name, `module:function`, or a reward_model run directory (its model/ folder)."""
+    if spec in BUILT_IN:
+        return BUILT_IN[spec]
+    if Path(spec, "model").is_dir():
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(str(Path(spec, "model")))
+    if ":" in spec:
+        module, _, name = spec.partition(":")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as exc:
+            raise UserError(f"objective.reward: cannot import {spec} ({exc})") from None
+    raise UserError(f"objective.reward '{spec}' is not a built-in ({', '.join(BUILT_IN)}), module:function, "
+                    "or a reward_model run directory")
+
+
+def check(config) -> None:
+    resolve_reward(config.objective.reward)
+    if config.training.batch_size % config.objective.num_generations:
+        raise UserError(f"grpo: training.batch_size={config.training.batch_size} must be a multiple of "
+                        f"objective.num_generations={config.objective.num_generations}")
+
+
+def prepare(config, tokenizer) -> PreparedData:
+    splits, report = load_splits(config.data)
+    prepared = PreparedData({}, data_report=report)
+    for name, examples in splits.items():
+        prepared.splits[name] = examples
+        prepared.tokenized[name] = [{"prompt": [{"role": m["role"], "content": m["content"]} for m in ex.messages[:-1]],
+                                     "reference": ex.messages[-1]["content"]} for ex in examples]
+        prepared.report[name] = {"examples": len(examples), "tokens": 0, "loss_tokens": 0, "longest": 0}
+    return prepared
+
+
+def build_trainer(model, tokenizer, data, trainer_args, callbacks, config):
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    objective = config.objective
+    args = {k: v for k, v in trainer_args.items() if k != "max_length"}
+    grpo = GRPOConfig(**{**args, "train_sampling_strategy": "random"}, num_generations=objective.num_generations,
+                      max_completion_length=objective.max_new_tokens, beta=objective.beta)
+    sets = {name: Dataset.from_list(rows) for name, rows in data.tokenized.items()}
+    return GRPOTrainer(model=model, reward_funcs=resolve_reward(objective.reward), args=grpo,
+                       train_dataset=sets["train"], eval_dataset=sets.get("validation"), processing_class=tokenizer,
+                       callbacks=callbacks)
+
+
+register(Objective("grpo", "chat", "causal_lm", "CAUSAL_LM", prepare, build_trainer, check=check))
