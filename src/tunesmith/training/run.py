@@ -174,6 +174,7 @@ def train(config: RunConfig, console, resume: Path | None = None) -> Path:
     """Fine-tune as the config says; returns the run directory (finished, or interrupted with a checkpoint)."""
     from tunesmith.training.callbacks import MetricsLog, Progress, StopOnInterrupt
     from tunesmith.training.prepare import prepare_inputs
+    from tunesmith.training.verify import verify_reload
 
     log = RunLog(console)
     method, objective, hardware, source, tokenizer, data = prepare_inputs(config, log)
@@ -192,7 +193,8 @@ def train(config: RunConfig, console, resume: Path | None = None) -> Path:
 
     trainer.remove_callback(PrinterCallback)  # Progress and MetricsLog show the same values, readably
     update_manifest(run, status="running", data_report={**data.data_report, "tokens": data.report},
-                    hardware=hardware.describe())
+                    hardware=hardware.describe(),
+                    model_kwargs=objective.model_kwargs(data) if objective.model_kwargs else {})
     started = time.perf_counter()
     try:
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -210,7 +212,8 @@ def train(config: RunConfig, console, resume: Path | None = None) -> Path:
         log(f"interrupted at step {trainer.state.global_step}; checkpoint saved. Continue: tunesmith train --resume {run}")
         return run
     artifact = _save_artifact(model, tokenizer, run, method.artifact)
-    log(f"saved {method.artifact} to {artifact}")
+    reload_difference = verify_reload(model, tokenizer, run)
+    log(f"saved {method.artifact} to {artifact}; reloaded it: max logit difference {reload_difference:.1e}")
     comparison = _final_eval(trainer, config, data, method, objective, tokenizer, log)
     if comparison:
         write_json(run / "eval.json", comparison)
@@ -222,6 +225,7 @@ def train(config: RunConfig, console, resume: Path | None = None) -> Path:
         "first_train_loss": losses[0] if losses else None, "final_train_loss": losses[-1] if losses else None,
         "eval_loss": evals[-1] if evals else None, "train_runtime": result.metrics.get("train_runtime"),
         "tokens_seen": trainer.state.num_input_tokens_seen, "artifact": artifact.name,
+        "reload_max_diff": reload_difference,
         "comparison": comparison.get("metrics") if comparison else None,
         "test": comparison.get("test") if comparison else None,
     }
