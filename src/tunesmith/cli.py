@@ -175,6 +175,27 @@ def export(
     export_run(run, to, adapter_only=adapter_only, fmt=fmt, quantize=quantize, force=force,
                tolerance=tolerance, min_agreement=min_agreement, log=_console().print)
 
+
+@app.command()
+def serve(
+    models: Annotated[list[str], typer.Argument(help="run directories or exported folders; NAME=PATH sets the name")],
+    host: Annotated[str, typer.Option(help="address to listen on; anything but loopback is reachable by others")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    api_key: Annotated[Optional[str], typer.Option(envvar="TUNESMITH_API_KEY", show_default=False,
+                                                   help="require Authorization: Bearer KEY (prefer the env var)")] = None,
+    max_tokens: Annotated[int, typer.Option(help="largest max_tokens a request may ask for")] = 512,
+    max_request_bytes: Annotated[int, typer.Option(help="largest request body accepted")] = 1_000_000,
+    max_queue: Annotated[int, typer.Option(help="requests that may wait; more get 503 + Retry-After")] = 64,
+    max_batch: Annotated[int, typer.Option(help="sequences generated together")] = 8,
+) -> None:
+    """Serve runs and exported models behind an OpenAI-compatible API (/v1/chat/completions, /v1/models, ...)."""
+    from tunesmith.serve import ServeSettings, serve as run_server
+
+    settings = ServeSettings(host=host, port=port, api_key=api_key, max_tokens=max_tokens,
+                             max_request_bytes=max_request_bytes, max_queue=max_queue, max_batch=max_batch)
+    run_server(models, settings, log=_console().print)
+
 data_app = typer.Typer(help="Inspect and prepare datasets: validate, clean, deduplicate, scrub, split, report.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")

@@ -1,0 +1,60 @@
+"""POST /v1/classify for sequence-classification models: a label and class probabilities per input text.
+
+Any folder whose config.json architecture ends in ForSequenceClassification is served as a classifier; requests
+naming a text-generation model get a 400 that says which endpoints it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fastapi import APIRouter, Request
+
+from tunesmith.serve.errors import APIError
+from tunesmith.serve.schemas import ClassifyRequest
+
+router = APIRouter()
+
+
+def run_classification(batch: list, metrics) -> None:
+    """One forward pass over every text of every job in `batch`; softmax over the classes."""
+    import torch
+
+    served = batch[0].served
+    texts = [text for job in batch for text in job.work]
+    encoded = served.tokenizer.batch(texts)
+    device = next(served.model.parameters()).device
+    started = time.perf_counter()
+    with torch.inference_mode():
+        probabilities = served.model(**encoded.to(device)).logits.float().softmax(-1).cpu()
+    metrics.observe_batch(served.name, len(texts), int(encoded["attention_mask"].sum()), 0,
+                          time.perf_counter() - started)
+    results = [_scores(served.labels, row) for row in probabilities.tolist()]
+    for job in batch:
+        mine, results = results[: len(job.work)], results[len(job.work) :]
+        job.send("done", mine)
+
+
+def _scores(labels: tuple[str, ...], probabilities: list[float]) -> dict:
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
+    return {"label": labels[best], "score": probabilities[best], "scores": dict(zip(labels, probabilities))}
+
+
+@router.post("/v1/classify")
+async def classify(body: ClassifyRequest, request: Request):
+    from tunesmith.serve.engine import Job
+
+    state = request.app.state.serve
+    served = state.pool.get(body.model, "classify")
+    if len(body.input) > state.settings.max_batch:
+        raise APIError(400, f"at most {state.settings.max_batch} inputs per request", param="input")
+    lengths = [len(served.tokenizer.encode(text, special=True)) for text in body.input]
+    if max(lengths) > served.context_length:
+        raise APIError(400, f"input {lengths.index(max(lengths))} is {max(lengths)} tokens; the model reads at most "
+                            f"{served.context_length}", param="input", code="context_length_exceeded")
+    job = Job(served, "classify", list(body.input), False, asyncio.get_running_loop())
+    state.submit(job)
+    results = await state.wait(job)
+    return {"object": "list", "model": served.name, "usage": {"prompt_tokens": sum(lengths), "total_tokens": sum(lengths)},
+            "data": [{"index": i, "object": "classification", **result} for i, result in enumerate(results)]}
