@@ -8,7 +8,7 @@ import pytest
 
 from tunesmith.errors import UserError
 from tunesmith.export import EXPORT_INFO, FORMATS, export_run
-from tunesmith.export.probes import FALLBACK_PROMPTS, Agreement, probe_conversations
+from tunesmith.export.probes import FALLBACK_PROMPTS, Agreement, probe_inputs
 
 PLAIN_TRANSFORMERS = """
 import json, sys
@@ -199,6 +199,33 @@ def test_incompatible_options_are_refused_before_loading(lora_run, tmp_path):
 def test_probe_prompts_fall_back_to_generic_chat_with_the_system_prompt(tmp_path, tiny_config):
     config = tiny_config.model_copy(deep=True)
     config.data.system_prompt = "Answer in JSON."
-    conversations = probe_conversations(tmp_path, config)
+    conversations = probe_inputs(tmp_path, config)
     assert [c[-1]["content"] for c in conversations] == list(FALLBACK_PROMPTS)
     assert all(c[0] == {"role": "system", "content": "Answer in JSON."} for c in conversations)
+
+
+def short_run(tiny_config, method: str, **method_fields):
+    from rich.console import Console
+
+    from tunesmith.training import train
+
+    config = tiny_config.model_copy(deep=True)
+    config.method = config.method.model_copy(update={"name": method, **method_fields})
+    config.training.max_steps, config.training.save_steps, config.eval.compare_with_base = 3, 3, False
+    config.output.name = method
+    return train(config, Console(quiet=True))
+
+
+@pytest.mark.parametrize("method", ["dora", "ia3"])
+def test_dora_and_ia3_adapters_merge_within_tolerance(tiny_config, tmp_path, method):
+    result = export_run(short_run(tiny_config, method), tmp_path / "merged", log=quiet)
+    assert result.agreement.max_abs_diff < 1e-3 and (result.folder / "model.safetensors").is_file()
+
+
+def test_virtual_token_methods_export_only_as_adapters(tiny_config, tmp_path):
+    run = short_run(tiny_config, "prompt_tuning", virtual_tokens=4)
+    with pytest.raises(UserError, match="cannot be merged") as info:
+        export_run(run, tmp_path / "merged", log=quiet)
+    assert "--adapter-only" in info.value.hint and not (tmp_path / "merged").exists()
+    result = export_run(run, tmp_path / "adapter", adapter_only=True, log=quiet)
+    assert result.agreement.max_abs_diff == 0.0

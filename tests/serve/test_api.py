@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+MODELS = ["tiny", "other", "merged", "sentiment", "reviews", "reviews-merged"]
 ORDER = "Order for Lucia: 9 x cappuccino, size big, delivered."
 PROMPTS = [ORDER, "hey it's Ivan!! ten oat latte (regular) to take away thanks", "Tom here - two big bagels",
            "one tea", "Mia wants 3 small flat whites, delivered to the office please, asap", "2 espresso"]
@@ -46,8 +47,8 @@ def test_two_runs_share_one_base_and_each_request_gets_its_own_adapter(client, h
     answers = [(model, greedy(client, model, ORDER)) for model in ("tiny", "other", "tiny", "other")]
     assert answers == [("tiny", expected_tiny), ("other", expected_other)] * 2
     health = http.get("/health").json()
-    assert health["models"] == ["tiny", "other", "merged", "sentiment"]
-    assert health["base_models_in_memory"] == 3  # tiny + other on one base, the merged export, the classifier
+    assert health["models"] == MODELS
+    assert health["base_models_in_memory"] == len(MODELS) - 1  # tiny and other share one base
 
 
 def test_streaming_sends_the_same_text_in_pieces(client):
@@ -98,7 +99,7 @@ def test_sampling_with_a_seed_repeats_itself(client):
 def test_models_list_and_lookup(client):
     import openai
 
-    assert [m.id for m in client.models.list()] == ["tiny", "other", "merged", "sentiment"]
+    assert [m.id for m in client.models.list()] == MODELS
     assert client.models.retrieve("other").owned_by == "tunesmith"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("gpt-5")
@@ -185,6 +186,26 @@ def test_classify_returns_labels_and_probabilities(http, tiny_classifier):
     assert "/v1/chat/completions" in wrong.json()["error"]["message"]
     backwards = http.post("/v1/chat/completions", json={"model": "sentiment", "messages": user("hi")})
     assert backwards.status_code == 400 and "/v1/classify" in backwards.json()["error"]["message"]
+
+
+def test_a_classification_run_and_its_export_classify_alike(http, classification_run, classification_export):
+    import torch
+
+    from tunesmith.inference import load_for_inference
+
+    texts = ["The film was a delight from start to finish.", "It is based on a novel. A waste of time."]
+    model, tokenizer, _ = load_for_inference(classification_run)
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    assert sorted(labels) == ["negative", "positive"]
+    for name in ("reviews", "reviews-merged"):
+        results = http.post("/v1/classify", json={"model": name, "input": texts}).json()["data"]
+        for text, result in zip(texts, results):
+            with torch.inference_mode():
+                expected = model(**tokenizer(text, return_tensors="pt")).logits[0].softmax(-1).tolist()
+            assert result["scores"] == pytest.approx(dict(zip(labels, expected)), abs=1e-4)
+    assert classification_export.agreement.max_abs_diff < 1e-3 and classification_export.agreement.positions == 4
+    card = (classification_export.folder / "README.md").read_text()
+    assert "AutoModelForSequenceClassification.from_pretrained(folder)" in card and "Held-out test split" in card
 
 
 def test_concurrent_clients_all_get_their_own_answers(server, lora_run):

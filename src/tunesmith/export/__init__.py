@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tunesmith.errors import UserError
 from tunesmith.export.formats import FORMATS, ExportFormat, LoadContext, merge_adapter
-from tunesmith.export.probes import Agreement, compare, make_probes, probe_conversations
+from tunesmith.export.probes import Agreement, compare, make_probes, probe_inputs
 from tunesmith.export.stage import check_target, staged_folder
 from tunesmith.runs import write_json
 
@@ -68,42 +68,66 @@ def export_run(run: Path, target: Path, *, adapter_only: bool = False, fmt: str 
     from tunesmith.export.card import model_card
     from tunesmith.inference import load_for_inference
     from tunesmith.models import resolve_model
+    from tunesmith.objectives import get_objective
+    from tunesmith.runs import open_run
 
     export_format = choose_format(adapter_only, fmt, quantize)
     check_target(target, force, run)  # before minutes of loading, not after
+    config, manifest = open_run(run)
+    kind = get_objective(config.objective.name).model_kind
+    if kind not in export_format.kinds:
+        raise UserError(f"the {export_format.name} format holds {' or '.join(export_format.kinds)} models; "
+                        f"{run} is {kind}", hint="export it as safetensors (the default)")
     model, tokenizer, config = load_for_inference(run)
-    if export_format.name == "adapter" and not hasattr(model, "peft_config"):
-        raise UserError(f"{run} trained every weight (method {config.method.name}); there is no adapter to keep",
-                        hint="drop --adapter-only: the export is then the full model")
+    check_mergeable(model, export_format, run, config)
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     tolerance = default_tolerance(dtype) if tolerance is None else tolerance
-    conversations = probe_conversations(run, config)
-    log(f"computing reference outputs on {len(conversations)} probe prompts")
-    probes = make_probes(model, tokenizer, conversations)
-    source = resolve_model(config.model.name, log)
-    context = LoadContext(source, dtype, config.model.revision, config.model.trust_remote_code)
+    items = probe_inputs(run, config)
+    log(f"computing reference outputs on {len(items)} probe inputs")
+    probes = make_probes(model, tokenizer, items, kind)
+    context = LoadContext(resolve_model(config.model.name, log), dtype, kind, model_kwargs(manifest),
+                          config.model.revision, config.model.trust_remote_code)
     with staged_folder(target, force, run) as folder:
         log(f"writing {export_format.name} export")
         export_format.write(merge_adapter(model) if export_format.merged else model, tokenizer, folder)
         del model  # the write may have consumed it; the check loads what is on disk
         agreement = compare(probes, export_format.load(folder, context))
         judge(agreement, export_format, tolerance, min_agreement)
-        info = export_info(run, target, config, source, export_format, dtype,
+        info = export_info(run, target, config, context, export_format,
                            {**agreement.as_dict(), "tolerance": tolerance, "min_agreement": min_agreement})
         write_json(folder / EXPORT_INFO, info)
         (folder / "README.md").write_text(model_card(run, config, info, export_format.usage))
     log(f"exported to {target}: max |logit difference| {agreement.max_abs_diff:.3g}, "
-        f"same next token at {agreement.top1_agreement:.1%} of {agreement.positions} probe positions")
+        f"same prediction at {agreement.top1_agreement:.1%} of {agreement.positions} probe positions")
     return ExportResult(Path(target), export_format.name, agreement)
 
 
-def export_info(run: Path, target: Path, config, source, export_format: ExportFormat, dtype: str, check: dict) -> dict:
+def check_mergeable(model, export_format: ExportFormat, run: Path, config) -> None:
+    peft_config = getattr(model, "active_peft_config", None)
+    if export_format.name == "adapter" and peft_config is None:
+        raise UserError(f"{run} trained the model's own weights (method {config.method.name}); there is no adapter "
+                        "to keep", hint="drop --adapter-only: the export is then the full model")
+    if export_format.merged and peft_config is not None and peft_config.is_prompt_learning:
+        raise UserError(f"method {config.method.name} learns virtual tokens, which cannot be merged into the weights",
+                        hint="export with --adapter-only; peft loads it on top of the base model")
+
+
+def model_kwargs(manifest: dict) -> dict:
+    """from_pretrained arguments of a new head (num_labels, id2label...) as the run recorded them."""
+    kwargs = dict(manifest.get("model_kwargs") or {})
+    if "id2label" in kwargs:  # JSON made the integer keys strings
+        kwargs["id2label"] = {int(k): v for k, v in kwargs["id2label"].items()}
+    return kwargs
+
+
+def export_info(run: Path, target: Path, config, context: LoadContext, export_format: ExportFormat,
+                check: dict) -> dict:
     """tunesmith_export.json: what the folder holds and how it was checked; `tunesmith serve` reads it."""
     return {
-        "format": export_format.name, "folder": str(target), "run": str(run.resolve()),
-        "exported": time.strftime("%Y-%m-%d %H:%M:%S"), "base_model": config.model.name, "base_path": source.path,
-        "base_origin": source.origin, "system_prompt": config.data.system_prompt, "dtype": dtype,
-        "check": {**check, "lossy": export_format.lossy},
+        "format": export_format.name, "model_kind": context.kind, "model_kwargs": context.model_kwargs,
+        "folder": str(target), "run": str(run.resolve()), "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "base_model": config.model.name, "base_path": context.source.path, "base_origin": context.source.origin,
+        "system_prompt": config.data.system_prompt, "dtype": context.dtype, "check": {**check, "lossy": export_format.lossy},
     }
 
 

@@ -79,6 +79,10 @@ def _results(summary: dict, evaluation: dict) -> str:
         parts.append(f"Base vs fine-tuned on {evaluation.get('examples', '?')} held-out examples (greedy decoding; "
                      "paired bootstrap 95% interval):\n\n| metric | base | fine-tuned | difference [95% CI] |\n"
                      "|---|---|---|---|\n" + "\n".join(rows))
+    elif evaluation.get("test"):
+        scores = evaluation["test"]
+        parts.append("Held-out test split:\n\n" + "\n".join(f"- {k.removeprefix('test_')}: {_fmt(v)}"
+                                                              for k, v in scores.items()))
     else:
         parts.append("No base-vs-fine-tuned comparison was recorded for this run (no test data).")
     losses = {k: summary[k] for k in ("steps", "first_train_loss", "final_train_loss", "eval_loss", "tokens_seen")
@@ -110,13 +114,16 @@ def _export_check(export: dict) -> str:
     return (
         "## Export check\n\n"
         f"Before this folder was written into place, its model was loaded back and compared with the run's "
-        f"unmerged model on {check['probes']} probe prompts from the run's data (each extended by 8 greedy tokens; "
-        f"{check['positions']} positions): max |logit difference| **{check['max_abs_diff']:.3g}** ({limit}); "
-        f"the same next token at {check['top1_agreement']:.1%} of positions."
+        f"unmerged model on {check['probes']} probe inputs like the run's data (generating models: each extended by "
+        f"its greedy continuation; {check['positions']} positions): max |logit difference| "
+        f"**{check['max_abs_diff']:.3g}** ({limit}); the same prediction at {check['top1_agreement']:.1%} of positions."
     )
 
 
 def _usage(config, export: dict, usage: str) -> str:
+    from tunesmith.models.resolve import MODEL_CLASSES
+
+    usage = usage.replace("{auto}", MODEL_CLASSES.get(export.get("model_kind", "causal_lm"), "AutoModel"))
     lines = ["## How to use", "", f"Load: {usage}.", "",
              "Serve it behind an OpenAI-compatible API:", "", "```bash", f"tunesmith serve {export['folder']}", "```"]
     if config.data.system_prompt:

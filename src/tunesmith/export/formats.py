@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunesmith.export.probes import torch_forward
@@ -15,10 +15,12 @@ from tunesmith.export.probes import torch_forward
 
 @dataclass(frozen=True)
 class LoadContext:
-    """What loading an export back needs besides its folder: the base (adapter exports) and the dtype."""
+    """What loading an export back needs besides its folder: model kind, dtype, and the base (adapter exports)."""
 
     source: object  # tunesmith.models.ModelSource of the run's base model
     dtype: str
+    kind: str = "causal_lm"  # causal_lm, seq_cls or seq2seq: which Auto class loads it
+    model_kwargs: dict = field(default_factory=dict)  # from_pretrained arguments of a new head (num_labels...)
     revision: str | None = None
     trust_remote_code: bool = False
 
@@ -30,7 +32,8 @@ class ExportFormat:
     load: Callable  # (folder, LoadContext) -> forward(ids) -> logits, used to check what was written
     merged: bool  # write receives the run's model with its adapter merged in
     lossy: bool  # judged by next-token agreement instead of the logit tolerance
-    usage: str  # how to load the folder, for the model card
+    usage: str  # how to load the folder, for the model card; {auto} becomes the Auto class of the model kind
+    kinds: tuple[str, ...] = ("causal_lm", "seq_cls", "seq2seq")  # model kinds it can hold
 
 
 FORMATS: dict[str, ExportFormat] = {}
@@ -63,9 +66,10 @@ def export_generation_config(model, tokenizer):
 
 
 def save_config_and_tokenizer(model, tokenizer, folder: Path) -> None:
-    """config.json, generation_config.json and the tokenizer with its chat template."""
+    """config.json, generation_config.json (models that generate) and the tokenizer with its chat template."""
     model.config.save_pretrained(folder)
-    export_generation_config(model, tokenizer).save_pretrained(folder)
+    if model.can_generate():
+        export_generation_config(model, tokenizer).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
 
@@ -75,10 +79,9 @@ def write_merged(model, tokenizer, folder: Path) -> None:
 
 
 def load_merged(folder: Path, context: LoadContext):
-    import torch
-    from transformers import AutoModelForCausalLM
+    from tunesmith.models import ModelSource, load_model
 
-    return torch_forward(AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, context.dtype)).eval())
+    return torch_forward(load_model(ModelSource(str(folder), str(folder), "local"), context.kind, context.dtype).eval())
 
 
 def write_adapter(model, tokenizer, folder: Path) -> None:
@@ -90,19 +93,21 @@ def write_adapter(model, tokenizer, folder: Path) -> None:
 def load_adapter(folder: Path, context: LoadContext):
     from peft import PeftModel
 
-    from tunesmith.models import load_causal_lm
+    from tunesmith.models import load_model
 
-    base = load_causal_lm(context.source, context.dtype, context.revision, context.trust_remote_code)
+    base = load_model(context.source, context.kind, context.dtype, context.revision, context.trust_remote_code,
+                      **context.model_kwargs)
     return torch_forward(PeftModel.from_pretrained(base, str(folder)).eval())
 
 
 register(ExportFormat(
     "safetensors", write_merged, load_merged, merged=True, lossy=False,
-    usage="AutoModelForCausalLM.from_pretrained(folder) and AutoTokenizer.from_pretrained(folder)",
+    usage="{auto}.from_pretrained(folder) and AutoTokenizer.from_pretrained(folder)",
 ))
 register(ExportFormat(
     "adapter", write_adapter, load_adapter, merged=False, lossy=False,
-    usage="peft.AutoPeftModelForCausalLM.from_pretrained(folder) (loads the base named in adapter_config.json)",
+    usage="peft.PeftModel.from_pretrained({auto}.from_pretrained(base), folder), where base is the "
+          "base_model_name_or_path in adapter_config.json",
 ))
 
 # Importing the files registers them.

@@ -80,15 +80,16 @@ def load_onnx(folder: Path, context=None):
 
     session = onnxruntime.InferenceSession(str(Path(folder) / ONNX_FILE), providers=["CPUExecutionProvider"])
 
-    def forward(ids):
-        feed = {"input_ids": ids.numpy().astype(np.int64), "attention_mask": np.ones(ids.shape, dtype=np.int64)}
-        return torch.from_numpy(session.run(["logits"], feed)[0][0]).float()
+    def forward(inputs: dict):
+        ids = inputs["input_ids"].numpy().astype(np.int64)
+        logits = session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones(ids.shape, dtype=np.int64)})[0]
+        return torch.from_numpy(logits[0]).float()
 
     return forward
 
 
 register(ExportFormat(
-    "onnx", write_onnx, load_onnx, merged=True, lossy=False,
+    "onnx", write_onnx, load_onnx, merged=True, lossy=False, kinds=("causal_lm",),
     usage=("onnxruntime.InferenceSession(f'{folder}/model.onnx') with inputs input_ids and attention_mask "
            "(int64, batch x length); output logits. No KV cache: every step re-reads the whole sequence."),
 ))

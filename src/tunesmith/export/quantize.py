@@ -34,13 +34,16 @@ def write_int8(model, tokenizer, folder: Path) -> None:
         torch.save(quantized.state_dict(), folder / WEIGHTS)
 
 
-def load_int8(folder: Path):
-    """A causal LM from an int8 export folder: architecture from config.json, weights from model.int8.pt."""
+def load_int8(folder: Path, kind: str = "causal_lm"):
+    """A model from an int8 export folder: architecture from config.json, weights from model.int8.pt."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    import transformers
+    from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(folder)
-    model = quantize_int8(AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval())
+    from tunesmith.models.resolve import MODEL_CLASSES
+
+    auto = getattr(transformers, MODEL_CLASSES[kind])
+    model = quantize_int8(auto.from_config(AutoConfig.from_pretrained(folder), dtype=torch.float32).eval())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.load_state_dict(torch.load(Path(folder) / WEIGHTS, weights_only=True, map_location="cpu"))
@@ -48,8 +51,9 @@ def load_int8(folder: Path):
 
 
 register(ExportFormat(
-    "int8", write_int8, lambda folder, context: torch_forward(load_int8(folder)), merged=True, lossy=True,
-    usage=("model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder)); "
+    "int8", write_int8, lambda folder, context: torch_forward(load_int8(folder, context.kind)), merged=True,
+    lossy=True,
+    usage=("model = {auto}.from_config(AutoConfig.from_pretrained(folder)); "
            "torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True); "
            f"model.load_state_dict(torch.load(f'{{folder}}/{WEIGHTS}', weights_only=True)) - or `tunesmith serve folder`"),
 ))

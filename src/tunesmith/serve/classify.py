@@ -25,19 +25,30 @@ def run_classification(batch: list, metrics) -> None:
     texts = [text for job in batch for text in job.work]
     encoded = served.tokenizer.batch(texts)
     device = next(served.model.parameters()).device
+    if served.adapter is not None:
+        served.model.set_adapter(served.adapter)
     started = time.perf_counter()
     with torch.inference_mode():
-        probabilities = served.model(**encoded.to(device)).logits.float().softmax(-1).cpu()
+        logits = served.model(**encoded.to(device)).logits.float().cpu()
     metrics.observe_batch(served.name, len(texts), int(encoded["attention_mask"].sum()), 0,
                           time.perf_counter() - started)
-    results = [_scores(served.labels, row) for row in probabilities.tolist()]
+    results = [_scores(served.labels, row) for row in logits.tolist()]
     for job in batch:
         mine, results = results[: len(job.work)], results[len(job.work) :]
         job.send("done", mine)
 
 
-def _scores(labels: tuple[str, ...], probabilities: list[float]) -> dict:
-    best = max(range(len(probabilities)), key=probabilities.__getitem__)
+def _scores(labels: tuple[str, ...], logits: list[float]) -> dict:
+    """The most likely label with its probability, and every label's; a one-output model (a reward model)
+    returns its raw score, which a softmax would flatten to 1."""
+    import math
+
+    if len(logits) == 1:
+        return {"label": labels[0], "score": logits[0], "scores": {labels[0]: logits[0]}}
+    top = max(logits)
+    exps = [math.exp(x - top) for x in logits]
+    probabilities = [e / sum(exps) for e in exps]
+    best = probabilities.index(max(probabilities))
     return {"label": labels[best], "score": probabilities[best], "scores": dict(zip(labels, probabilities))}
 
 
