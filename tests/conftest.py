@@ -37,7 +37,7 @@ def build_tokenizer(corpus: list[str]):
     return tokenizer
 
 
-def build_tiny_model(folder: Path, corpus: list[str]) -> Path:
+def build_tiny_model(folder: Path, corpus: list[str], initializer_range: float = 0.3) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -45,7 +45,7 @@ def build_tiny_model(folder: Path, corpus: list[str]) -> Path:
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True, initializer_range=0.3,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True, initializer_range=initializer_range,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     LlamaForCausalLM(config).save_pretrained(folder)
@@ -122,3 +122,64 @@ def lora_run(tiny_model, tmp_path_factory):
         "output": {"dir": str(folder / "runs"), "name": "tiny"},
     })
     return train(config, Console(quiet=True)), config
+
+
+def build_tiny_bert(folder: Path, corpus: list[str]) -> Path:
+    """A 2-layer BERT encoder with a WordPiece tokenizer trained on `corpus`."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    core = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    core.normalizer = normalizers.BertNormalizer(lowercase=True)
+    core.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    core.train_from_iterator(corpus, trainers.WordPieceTrainer(
+        vocab_size=500, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    cls, sep = core.token_to_id("[CLS]"), core.token_to_id("[SEP]")
+    core.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls),
+                                                                                                 ("[SEP]", sep)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="[UNK]", pad_token="[PAD]",
+                                        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=128, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
+                        initializer_range=0.1)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_t5(folder: Path, tokenizer_source: Path) -> Path:
+    import torch
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=len(tokenizer), d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
+                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                      decoder_start_token_id=tokenizer.pad_token_id)
+    T5ForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    from tunesmith.quickstart.reviews import make_reviews
+
+    corpus = [r["text"] for r in make_reviews(300, seed=5)] + ["great wonderful superb lovely brilliant awful terrible "
+                                                                "boring dreadful poor the film was really quite"]
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), corpus)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_classifier(tmp_path_factory) -> Path:
+    """The tiny Llama with a gentler initialisation: a classification head on it learns in a few dozen steps."""
+    corpus = [m["content"] for row in order_rows(200, seed=123) for m in row["messages"]]
+    corpus += ["great wonderful superb lovely brilliant awful terrible boring dreadful poor the film was really"]
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama-cls"), corpus, initializer_range=0.05)
+
+
+@pytest.fixture(scope="session")
+def tiny_t5(tmp_path_factory, tiny_model) -> Path:
+    return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5"), tiny_model)

@@ -82,6 +82,11 @@ def plain_trainer_args(trainer_args: dict) -> dict:
     return {k: v for k, v in trainer_args.items() if k != "max_length"}
 
 
+def without_length_grouping(trainer_args: dict) -> dict:
+    """For datasets without an `input_ids` column (pairs, prompts, features), where lengths cannot be grouped."""
+    return {**trainer_args, "train_sampling_strategy": "random"}
+
+
 def build_trainer(model, tokenizer, data: PreparedData, trainer_args: dict, callbacks, config):
     from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments

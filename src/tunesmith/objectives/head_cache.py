@@ -89,12 +89,14 @@ def cached_head_trainer(model, tokenizer, data, trainer_args: dict, callbacks, w
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
+    from tunesmith.objectives.classification import without_length_grouping
+
     sets = {}
     for name, rows in data.tokenized.items():
         features, _ = backbone_features(model, _batches(rows, tokenizer), tokenizer.pad_token_id)
         sets[name] = Dataset.from_dict({"features": features.float().numpy(), "labels": [r["labels"] for r in rows]})
         sets[name].set_format("torch")
-    args = TrainingArguments(**{**trainer_args, "train_sampling_strategy": "random"})
+    args = TrainingArguments(**{**without_length_grouping(trainer_args), "include_num_input_tokens_seen": "no"})
     trainer = Trainer(model=HeadOnly(task_head(model)[1], weights), args=args, train_dataset=sets["train"],
                       eval_dataset=sets.get("validation"), compute_metrics=compute_metrics, callbacks=callbacks)
     trainer.test_dataset = sets.get("test")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tunesmith.data import PreparedData, keep_within_length, prepare_splits
 from tunesmith.data.tokenize import render
 from tunesmith.objectives import Objective, register
-from tunesmith.objectives.classification import plain_trainer_args
+from tunesmith.objectives.classification import plain_trainer_args, without_length_grouping
 
 
 def _plain(messages) -> list[dict]:
@@ -40,24 +40,29 @@ def build_dpo(model, tokenizer, data, trainer_args, callbacks, config):
 
     sets = _datasets(data)
     # With a PEFT model TRL uses the same weights with the adapter switched off as the reference model.
-    args = DPOConfig(**trainer_args, beta=config.objective.beta, loss_type=config.objective.loss_type)
+    args = DPOConfig(**without_length_grouping(trainer_args), beta=config.objective.beta, loss_type=config.objective.loss_type)
     trainer = DPOTrainer(model=model, args=args, train_dataset=sets["train"], eval_dataset=sets.get("validation"),
                          processing_class=tokenizer, callbacks=callbacks)
     trainer.test_dataset = sets.get("test")
     return trainer
 
 
-def _unpaired(rows: list[dict]) -> list[dict]:
-    """KTO learns from single answers marked desirable or not: each pair gives one of each."""
-    return [{"prompt": r["prompt"], "completion": r[side], "label": side == "chosen"}
-            for r in rows for side in ("chosen", "rejected")]
+def _unpaired(rows: list[dict], seed: int = 0) -> list[dict]:
+    """KTO learns from single answers marked desirable or not: each pair gives one of each, shuffled once here
+    because KTO's KL estimate needs a fixed (sequential) batch order."""
+    import random
+
+    unpaired = [{"prompt": r["prompt"], "completion": r[side], "label": side == "chosen"}
+                for r in rows for side in ("chosen", "rejected")]
+    random.Random(seed).shuffle(unpaired)
+    return unpaired
 
 
 def build_kto(model, tokenizer, data, trainer_args, callbacks, config):
     from trl import KTOConfig, KTOTrainer
 
-    sets = _datasets(data, _unpaired)
-    args = KTOConfig(**{**trainer_args, "train_sampling_strategy": "random"}, beta=config.objective.beta)
+    sets = _datasets(data, lambda rows: _unpaired(rows, config.training.seed))
+    args = KTOConfig(**{**trainer_args, "train_sampling_strategy": "sequential"}, beta=config.objective.beta)
     trainer = KTOTrainer(model=model, args=args, train_dataset=sets["train"], eval_dataset=sets.get("validation"),
                          processing_class=tokenizer, callbacks=callbacks)
     trainer.test_dataset = sets.get("test")
@@ -69,7 +74,7 @@ def build_reward_model(model, tokenizer, data, trainer_args, callbacks, config):
 
     model.config.pad_token_id = tokenizer.pad_token_id
     sets = _datasets(data)
-    args = RewardConfig(**plain_trainer_args(trainer_args), max_length=trainer_args["max_length"])
+    args = RewardConfig(**without_length_grouping(trainer_args))
     trainer = RewardTrainer(model=model, args=args, train_dataset=sets["train"], eval_dataset=sets.get("validation"),
                             processing_class=tokenizer, callbacks=callbacks)
     trainer.test_dataset = sets.get("test")

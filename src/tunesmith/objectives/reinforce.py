@@ -11,6 +11,7 @@ from tunesmith.data import PreparedData, load_splits
 from tunesmith.errors import UserError
 from tunesmith.evaluate.metrics import exact_match, json_exact_match, parse_json
 from tunesmith.objectives import Objective, register
+from tunesmith.objectives.classification import without_length_grouping
 
 
 def _text(completion) -> str:
@@ -76,7 +77,7 @@ def build_trainer(model, tokenizer, data, trainer_args, callbacks, config):
 
     objective = config.objective
     args = {k: v for k, v in trainer_args.items() if k != "max_length"}
-    grpo = GRPOConfig(**{**args, "train_sampling_strategy": "random"}, num_generations=objective.num_generations,
+    grpo = GRPOConfig(**without_length_grouping(args), num_generations=objective.num_generations,
                       max_completion_length=objective.max_new_tokens, beta=objective.beta)
     sets = {name: Dataset.from_list(rows) for name, rows in data.tokenized.items()}
     return GRPOTrainer(model=model, reward_funcs=resolve_reward(objective.reward), args=grpo,
