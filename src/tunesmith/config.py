@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tunesmith.errors import UserError
 
@@ -114,6 +115,10 @@ class TrainingConfig(Section):
     )
     metric_for_best: str = Field("eval_loss", description="validation metric that picks the best checkpoint")
     keep_best: bool = Field(False, description="end with the best checkpoint's weights, not the last ones")
+    divergence_factor: float | None = Field(
+        4.0, gt=1, description="stop when the training loss exceeds both its first logged value and this multiple "
+                               "of its lowest (NaN/inf always stops); null = only NaN/inf"
+    )
 
 
 class EvalConfig(Section):
@@ -132,6 +137,79 @@ class OutputConfig(Section):
     name: str | None = Field(None, description="run directory name; default: <objective>-<method>-<timestamp>")
 
 
+class SearchParameter(Section):
+    type: Literal["log_uniform", "uniform", "int", "choice"] = Field(
+        description="log_uniform/uniform: a float in [low, high]; int: an integer in [low, high]; choice: one of choices"
+    )
+    low: float | None = Field(None, description="smallest value (log_uniform, uniform, int)")
+    high: float | None = Field(None, description="largest value (log_uniform, uniform, int)")
+    step: int = Field(1, gt=0, description="int: spacing between the values tried")
+    choices: list[str | bool | int | float | None] | None = Field(None, description="choice: the values to try")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.type == "choice":
+            if not self.choices:
+                raise ValueError("a choice parameter needs a non-empty 'choices' list")
+            return self
+        if self.low is None or self.high is None or self.low >= self.high:
+            raise ValueError(f"{self.type} needs low < high (got low={self.low}, high={self.high})")
+        if self.type == "log_uniform" and self.low <= 0:
+            raise ValueError("log_uniform needs low > 0")
+        if self.type == "int" and not (self.low.is_integer() and self.high.is_integer()):
+            raise ValueError("int needs whole numbers for low and high")
+        return self
+
+
+class SweepConfig(Section):
+    parameters: dict[str, SearchParameter] = Field(
+        {}, description="`tunesmith sweep`: dotted config field -> range, e.g. "
+                        "{training.learning_rate: {type: log_uniform, low: 1.0e-5, high: 1.0e-2}}"
+    )
+    metric: str = Field("eval_loss", description="validation metric the sweep optimises (eval_ prefix optional)")
+    direction: Literal["minimize", "maximize"] | None = Field(
+        None, description="null = minimize losses and perplexity, maximize anything else"
+    )
+    pruner: Literal["median", "successive_halving", "none"] = Field(
+        "median", description="how trials that fall behind are stopped early, judged at each validation"
+    )
+    pruner_startup_trials: int = Field(2, ge=0, description="median: trials that finish before any is pruned")
+    pruner_warmup_steps: int = Field(0, ge=0, description="median: no pruning before this training step")
+    seed: int = Field(42, description="seed of the TPE sampler")
+
+    @field_validator("parameters")
+    @classmethod
+    def _known_fields(cls, parameters: dict) -> dict:
+        for key in parameters:
+            problem = _leaf_problem(key)
+            if problem:
+                raise ValueError(problem)
+        return parameters
+
+
+def _leaf_problem(dotted: str) -> str | None:
+    """Why `dotted` cannot be searched over, or None when it names a leaf field of RunConfig."""
+    path = dotted.split(".")
+    if path[0] in ("sweep", "output"):
+        return f"'{dotted}': the sweep cannot search over its own or the output settings"
+    model: type[BaseModel] = RunConfig
+    for depth, part in enumerate(path):
+        fields = model.model_fields
+        if part not in fields:
+            close = difflib.get_close_matches(part, list(fields), n=1)
+            where = ".".join(path[:depth]) or "the config"
+            return (f"'{dotted}' is not a config field" + (f"; did you mean '{'.'.join([*path[:depth], close[0]])}'?"
+                                                              if close else f" ({where} has: {', '.join(fields)})"))
+        annotation = fields[part].annotation
+        nested = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        if depth == len(path) - 1:
+            return f"'{dotted}' is a section; name one of its fields" if nested else None
+        if not nested:
+            return f"'{dotted}': '{part}' has no fields below it"
+        model = annotation
+    return None
+
+
 class RunConfig(Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="which model to fine-tune")
     data: DataConfig = Field(default_factory=DataConfig, description="where the examples come from")
@@ -140,13 +218,18 @@ class RunConfig(Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="optimisation settings")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="evaluation during and after training")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where results are written")
+    sweep: SweepConfig = Field(default_factory=SweepConfig, description="search space for `tunesmith sweep`")
 
 
 def _section_for(path: tuple) -> type[BaseModel] | None:
     model: type[BaseModel] = RunConfig
-    for part in path:
-        field = model.model_fields.get(str(part))
+    parts = list(path)
+    while parts:
+        field = model.model_fields.get(str(parts.pop(0)))
         sub = field.annotation if field else None
+        if typing.get_origin(sub) is dict and parts:  # sweep.parameters.<any key>: the mapping's value type
+            sub = typing.get_args(sub)[1]
+            parts.pop(0)
         if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
             return None
         model = sub
@@ -162,7 +245,10 @@ def _describe_error(err: dict, source: str) -> str:
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
         hint = f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
         return f"{source}: unknown key '{dotted}'{hint} (valid here: {', '.join(valid)})"
-    return f"{source}: {dotted}: {err['msg']} (got {err.get('input')!r})"
+    message = err["msg"].removeprefix("Value error, ")  # our validators' own sentences, without pydantic's label
+    if err["type"] == "value_error":
+        return f"{source}: {dotted}: {message}"
+    return f"{source}: {dotted}: {message} (got {err.get('input')!r})"
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -1,4 +1,5 @@
-"""Trainer callbacks: metrics as JSON lines, a rich progress bar with tokens/s and ETA, Ctrl-C → checkpoint."""
+"""Trainer callbacks: metrics as JSON lines, a rich progress bar with tokens/s and ETA, Ctrl-C → checkpoint,
+divergence guard, and the base for callbacks that end a run early with a recorded reason."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import time
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+from tunesmith.errors import UserError
 
 
 class MetricsLog(TrainerCallback):
@@ -105,3 +108,62 @@ class StopOnInterrupt(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN/inf or exploded; the run stopped and kept its checkpoints from before."""
+
+
+class EndsRun(TrainerCallback):
+    """A callback that may end a run before its planned steps; train() records `status` and `reason` in the
+    manifest and skips saving the final weights, which are not worth keeping."""
+
+    status = "stopped"
+
+    def __init__(self):
+        self.reason: str | None = None
+
+    def end_run(self, control, reason: str) -> None:
+        self.reason = reason
+        control.should_training_stop = True
+        # The trainer logs, then evaluates, then saves within one step: refusing the save here keeps the
+        # weights that caused the stop out of checkpoints/.
+        control.should_save = False
+        control.should_evaluate = False
+
+
+class DivergenceGuard(EndsRun):
+    """Stops on a NaN/inf loss, or one above both the first logged loss and `factor` x the lowest so far.
+
+    `verified_step` is the last optimizer step whose weights gave a logged loss no worse than the first one: a
+    checkpoint saved after it holds weights that no healthy loss has vouched for."""
+
+    status = "diverged"
+
+    def __init__(self, factor: float | None):
+        super().__init__()
+        self.factor = factor
+        self.first: float | None = None
+        self.lowest = math.inf
+        self.verified_step = 0
+
+    def problem(self, logs: dict) -> str | None:
+        if "eval_loss" in logs and not math.isfinite(logs["eval_loss"]):
+            return f"validation loss is {logs['eval_loss']}"
+        if "loss" not in logs:
+            return None
+        loss = logs["loss"]
+        if not math.isfinite(loss):
+            return f"loss is {loss}"
+        self.first = loss if self.first is None else self.first
+        limit = max(self.first, self.factor * self.lowest) if self.factor else math.inf
+        self.lowest = min(self.lowest, loss)
+        return f"loss {loss:.4g} exploded past {limit:.4g} (first {self.first:.4g})" if loss > limit else None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        problem = self.problem(logs or {})
+        if problem:
+            self.end_run(control, f"step {state.global_step}: {problem}")
+        elif (logs or {}).get("loss", math.inf) <= self.first:
+            # the loss logged at step s was computed with the weights left by step s - 1
+            self.verified_step = state.global_step - 1

@@ -64,6 +64,8 @@ def trainer_args(config: RunConfig, hardware, run: Path, has_validation: bool) -
         include_num_input_tokens_seen="non_padding",
         report_to="none",
         disable_tqdm=True,
+        # The default hides a NaN/inf step loss behind the running average; the divergence guard must see it.
+        logging_nan_inf_filter=False,
         dataloader_num_workers=0,
         max_length=config.data.max_length,
     )
@@ -170,9 +172,34 @@ def _early_stopping(config: RunConfig) -> list:
     return [EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience)]
 
 
-def train(config: RunConfig, console, resume: Path | None = None) -> Path:
-    """Fine-tune as the config says; returns the run directory (finished, or interrupted with a checkpoint)."""
-    from tunesmith.training.callbacks import MetricsLog, Progress, StopOnInterrupt
+# The "exploding loss" rule assumes a positive cross-entropy that starts high and falls; preference and RL losses
+# can start at or below zero, so for them only a NaN/inf loss counts as divergence.
+CROSS_ENTROPY = {"sft", "causal_lm", "classification", "seq2seq"}
+
+
+def _end_early(run: Path, step: int, ended, log) -> Path:
+    """Record why a callback ended the run; a diverged run is the user's to fix, so it raises."""
+    from tunesmith.training.callbacks import DivergenceGuard, TrainingDiverged
+
+    log(f"{ended.status} at {ended.reason}")
+    if not isinstance(ended, DivergenceGuard):
+        update_manifest(run, status=ended.status, step=step, reason=ended.reason)
+        return run
+    steps = {int(p.name.split("-")[-1]): p for p in (run / "checkpoints").glob("checkpoint-*")
+             if p.name.split("-")[-1].isdigit()}
+    checkpoint = steps[max(good)] if (good := [s for s in steps if s <= ended.verified_step]) else None
+    update_manifest(run, status=ended.status, step=step, reason=ended.reason,
+                    last_good_checkpoint=str(checkpoint) if checkpoint else None)
+    kept = (f"last good checkpoint: {checkpoint}" if checkpoint else
+            "the checkpoints left were saved after the loss went bad" if steps else "no checkpoint was saved before it")
+    raise TrainingDiverged(f"training diverged at {ended.reason}; {kept}",
+                           hint="lower training.learning_rate or raise training.warmup_ratio")
+
+
+def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) -> Path:
+    """Fine-tune as the config says; returns the run directory (finished, interrupted with a checkpoint, or
+    ended early by one of the extra `callbacks`, e.g. a sweep's pruner)."""
+    from tunesmith.training.callbacks import DivergenceGuard, EndsRun, MetricsLog, Progress, StopOnInterrupt
     from tunesmith.training.prepare import prepare_inputs
     from tunesmith.training.verify import verify_reload
 
@@ -185,7 +212,10 @@ def train(config: RunConfig, console, resume: Path | None = None) -> Path:
     log.attach(run)
     model = _load_model(config, source, hardware, method, objective, data, log)
     stopper = StopOnInterrupt()
-    callbacks = [MetricsLog(run / "metrics.jsonl"), Progress(console), stopper, *_early_stopping(config)]
+    guard = DivergenceGuard(config.training.divergence_factor if config.objective.name in CROSS_ENTROPY else None)
+    enders = [guard, *(c for c in callbacks if isinstance(c, EndsRun))]
+    callbacks = [MetricsLog(run / "metrics.jsonl"), Progress(console), stopper, guard, *_early_stopping(config),
+                 *callbacks]
     has_validation = bool(data.tokenized.get("validation"))
     args = trainer_args(config, hardware, run, has_validation)
     trainer = objective.build_trainer(model, tokenizer, data, args, callbacks, config)
@@ -211,6 +241,9 @@ def train(config: RunConfig, console, resume: Path | None = None) -> Path:
         update_manifest(run, status="interrupted", step=trainer.state.global_step)
         log(f"interrupted at step {trainer.state.global_step}; checkpoint saved. Continue: tunesmith train --resume {run}")
         return run
+    ended = next((c for c in enders if c.reason), None)
+    if ended:
+        return _end_early(run, trainer.state.global_step, ended, log)
     artifact = _save_artifact(model, tokenizer, run, method.artifact)
     reload_difference = verify_reload(model, tokenizer, run)
     log(f"saved {method.artifact} to {artifact}; reloaded it: max logit difference {reload_difference:.1e}")
