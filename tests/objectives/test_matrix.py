@@ -48,7 +48,7 @@ MATRIX = [
     ("prefix_tuning", "sft", "tiny_model", "chat", 16, 1e-1, {}),
     ("lora", "causal_lm", "tiny_model", "text", 12, 1e-2, {"data": {"max_length": 64}}),
     ("full", "causal_lm", "tiny_model", "text", 12, 3e-3, {"data": {"max_length": 64}}),
-    ("head", "classification", "tiny_bert", "reviews", 100, 5e-2, {}),
+    ("head", "classification", "tiny_bert", "reviews", 60, 2e-2, {}),
     ("lora", "classification", "tiny_bert", "reviews", 80, 3e-3, {"objective": {"class_weights": "balanced"}}),
     ("full", "classification", "tiny_bert", "reviews", 80, 1e-3, {}),
     ("freeze", "classification", "tiny_bert", "reviews", 80, 1e-3, {}),
