@@ -210,6 +210,9 @@ def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) 
         raise UserError(f"{resume} has no checkpoint to resume from", hint="start a new run instead")
     run = resume or create_run(config)
     log.attach(run)
+    from transformers import set_seed
+
+    set_seed(config.training.seed)  # new heads and adapters are initialised from the run's seed, not from chance
     model = _load_model(config, source, hardware, method, objective, data, log)
     stopper = StopOnInterrupt()
     guard = DivergenceGuard(config.training.divergence_factor if config.objective.name in CROSS_ENTROPY else None)
