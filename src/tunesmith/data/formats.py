@@ -179,7 +179,10 @@ def to_schema(record: Record, schema: str, system_prompt: str | None = None,
             messages = [{"role": "system", "content": system_prompt, "weight": 1}, *messages]
         return kind, {"messages": messages}
     if schema == "preference":
-        return kind, to_preference(kind, fields, where)
+        row = to_preference(kind, fields, where)
+        if system_prompt and row["prompt"][0]["role"] != "system":
+            row["prompt"] = [{"role": "system", "content": system_prompt, "weight": 1}, *row["prompt"]]
+        return kind, row
     if schema == "classification":
         return kind, {"text": check_text(fields["text"], where, "text"), "label": _label(fields["label"], where, labels)}
     return kind, {"text": to_text(kind, fields, where)}

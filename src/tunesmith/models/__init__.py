@@ -2,9 +2,9 @@
 
 from tunesmith.models.bundled import BUNDLED, DEFAULT_CAUSAL_LM, locate
 from tunesmith.models.memory import MemoryPlan, plan_memory
-from tunesmith.models.resolve import ModelSource, load_causal_lm, load_model, load_tokenizer, resolve_model
+from tunesmith.models.resolve import ModelSource, check_model_kind, load_causal_lm, load_model, load_tokenizer, resolve_model
 
 __all__ = [
     "BUNDLED", "DEFAULT_CAUSAL_LM", "locate", "MemoryPlan", "plan_memory",
-    "ModelSource", "load_causal_lm", "load_model", "load_tokenizer", "resolve_model",
+    "ModelSource", "check_model_kind", "load_causal_lm", "load_model", "load_tokenizer", "resolve_model",
 ]

@@ -101,5 +101,18 @@ def load_model(source: ModelSource, kind: str, dtype: str, revision: str | None 
         raise
 
 
+def check_model_kind(source: ModelSource, kind: str, revision: str | None = None,
+                     trust_remote_code: bool = False) -> None:
+    """Fail before any weights load when the model's architecture cannot serve `kind`."""
+    import transformers
+
+    auto = getattr(transformers, MODEL_CLASSES[kind])
+    config = transformers.AutoConfig.from_pretrained(source.path, revision=revision,
+                                                     trust_remote_code=trust_remote_code)
+    if type(config) not in auto._model_mapping and not getattr(config, "auto_map", None):
+        raise UserError(f"model '{source.name}' ({config.model_type}) cannot be loaded as {MODEL_CLASSES[kind]}",
+                        hint="this objective needs another kind of model (e.g. seq2seq needs T5-style)")
+
+
 def load_causal_lm(source: ModelSource, dtype: str, revision: str | None = None, trust_remote_code: bool = False):
     return load_model(source, "causal_lm", dtype, revision, trust_remote_code)

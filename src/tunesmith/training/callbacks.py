@@ -164,6 +164,6 @@ class DivergenceGuard(EndsRun):
         problem = self.problem(logs or {})
         if problem:
             self.end_run(control, f"step {state.global_step}: {problem}")
-        elif (logs or {}).get("loss", math.inf) <= self.first:
+        elif self.first is not None and (logs or {}).get("loss", math.inf) <= self.first:
             # the loss logged at step s was computed with the weights left by step s - 1
             self.verified_step = state.global_step - 1

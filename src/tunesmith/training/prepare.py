@@ -31,7 +31,7 @@ def prepare_inputs(config: RunConfig, log):
     """(method, objective, hardware, model source, tokenizer, prepared data), failing before any weights load."""
     from tunesmith.hardware import detect
     from tunesmith.methods import get_method
-    from tunesmith.models import load_tokenizer, resolve_model
+    from tunesmith.models import check_model_kind, load_tokenizer, resolve_model
     from tunesmith.objectives import get_objective
 
     method, objective = get_method(config.method.name), get_objective(config.objective.name)
@@ -44,6 +44,7 @@ def prepare_inputs(config: RunConfig, log):
         objective.check(config)
     source = resolve_model(config.model.name, log)
     log(f"model: {config.model.name} ({source.origin}: {source.path})")
+    check_model_kind(source, objective.model_kind, config.model.revision, config.model.trust_remote_code)
     tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)
     data = objective.prepare_data(config, tokenizer)
     for warning in data.data_report.get("warnings", []):

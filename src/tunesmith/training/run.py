@@ -50,6 +50,7 @@ def trainer_args(config: RunConfig, hardware, run: Path, has_validation: bool) -
         seed=t.seed,
         logging_steps=t.logging_steps,
         eval_strategy="steps" if has_validation else "no",
+        eval_on_start=has_validation,  # the untrained model's validation score is the baseline every curve starts at
         eval_steps=config.eval.steps,
         save_strategy="steps",
         save_steps=t.save_steps,

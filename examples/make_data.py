@@ -1,0 +1,22 @@
+"""Regenerate the example datasets shipped in examples/data/ (deterministic: same files every time).
+
+    .venv/bin/python examples/make_data.py
+"""
+
+import json
+from pathlib import Path
+
+from tunesmith.quickstart.reviews import make_order_preferences, make_reviews
+
+HERE = Path(__file__).parent / "data"
+
+
+def write(name: str, rows: list[dict]) -> None:
+    HERE.mkdir(exist_ok=True)
+    (HERE / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+if __name__ == "__main__":
+    write("reviews.jsonl", make_reviews(600, seed=1))
+    write("order_preferences.jsonl", make_order_preferences(240, seed=2))
+    print(f"wrote {HERE / 'reviews.jsonl'} and {HERE / 'order_preferences.jsonl'}")
