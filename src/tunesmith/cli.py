@@ -159,6 +159,22 @@ def runs(folder: Annotated[Path, typer.Argument(help="folder of run directories"
 
 
 @app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="run config YAML with a sweep: section")],
+    trials: Annotated[int, typer.Option(help="finished (completed or pruned) trials the study should hold")] = 20,
+    timeout: Annotated[Optional[float], typer.Option(help="start no trial after this many seconds")] = None,
+    max_steps_per_trial: Annotated[Optional[int], typer.Option(help="stop each trial after this many steps")] = None,
+    overrides: Overrides = [],  # noqa: B006
+) -> None:
+    """Search hyper-parameters with Optuna; running the same command again continues an interrupted sweep."""
+    from tunesmith.config import load_config
+    from tunesmith.sweep import run_sweep, sweep_folder
+
+    run_config = load_config(config, overrides)
+    run_sweep(run_config, _console(), sweep_folder(run_config, config), trials, timeout, max_steps_per_trial)
+
+
+@app.command()
 def export(
     run: Annotated[Path, typer.Argument(help="run directory of a trained model")],
     to: Annotated[Path, typer.Option("--to", help="folder to write (must not exist or be empty)")],
