@@ -175,7 +175,7 @@ def _objective(config: RunConfig, folder: Path, console, max_steps: int | None, 
         trial.set_user_attr("run", run_config.output.name)
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
         console.print(f"trial {trial.number} ({finished_trials(trial.study) + 1} of {total}): {shown}",
-                      highlight=False, markup=False)
+                      highlight=False, markup=False, soft_wrap=True)
         reporter = TrialReporter(trial, key, max_steps)
         started = time.perf_counter()
         status, reason = _train_trial(run_config, console, reporter)
@@ -221,7 +221,7 @@ def run_sweep(config: RunConfig, console, folder: Path, trials: int, timeout: fl
 
     _check_budget(config, trials, timeout, max_steps_per_trial)
     check_space(config)
-    log = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
+    log = lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
     folder.mkdir(parents=True, exist_ok=True)
     with _exclusive(folder):
         study = open_study(config, folder)

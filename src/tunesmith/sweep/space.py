@@ -94,4 +94,5 @@ def check_space(config: RunConfig) -> None:
                 with_values(config, {key: value}, None, None)
             except UserError as exc:
                 raise UserError(f"sweep.parameters.{key}: the value {value!r} is not allowed there "
-                                f"({exc.message.removeprefix('sweep trial: ')})") from None
+                                f"({exc.message.removeprefix('sweep trial: ')})",
+                                hint="narrow the range or fix the choices; whole-number fields need type: int") from None
