@@ -49,7 +49,7 @@ def test_killed_sweep_continues_without_redoing_finished_trials(lr_sweep_config,
     resumed = sweep_command(path)
     output, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, output
-    assert "2 trials finished before, 1 to go" in output
+    assert "2 of 3 trials finished, 1 to go" in output
     assert "trial 2 was cut off" in output
 
     study = optuna.load_study(study_name="tunesmith", storage=f"sqlite:///{folder / 'study.db'}")

@@ -54,3 +54,10 @@ def test_sweep_beats_a_bad_default_and_prunes_a_bad_trial(lr_sweep_config, tmp_p
 
     run_sweep(lr_sweep_config, Console(quiet=True), folder, trials=4)  # already holds 4: nothing more to run
     assert len(optuna.load_study(study_name="tunesmith", storage=f"sqlite:///{folder / 'study.db'}").trials) == 4
+
+
+def test_timeout_starts_no_trial_after_it_passes(lr_sweep_config, tmp_path):
+    folder = tmp_path / "sweeps" / "lr"
+    run_sweep(lr_sweep_config, Console(quiet=True), folder, trials=5, timeout=0.001, max_steps_per_trial=3)
+    study = optuna.load_study(study_name="tunesmith", storage=f"sqlite:///{folder / 'study.db'}")
+    assert len(study.trials) == 1 and study.trials[0].user_attrs["steps"] == 3  # the one started runs to its end

@@ -227,7 +227,7 @@ def run_sweep(config: RunConfig, console, folder: Path, trials: int, timeout: fl
         study = open_study(config, folder)
         _retry_cut_off_trials(study, folder, log)
         remaining = trials - finished_trials(study)
-        log(f"sweep {folder}: {finished_trials(study)} trials finished before, {max(remaining, 0)} to go; "
+        log(f"sweep {folder}: {finished_trials(study)} of {trials} trials finished, {max(remaining, 0)} to go; "
             f"{direction(config.sweep)} {metric_key(config.sweep)}")
 
         def after_trial(study, trial) -> None:
