@@ -116,8 +116,8 @@ class TrainingConfig(Section):
     metric_for_best: str = Field("eval_loss", description="validation metric that picks the best checkpoint")
     keep_best: bool = Field(False, description="end with the best checkpoint's weights, not the last ones")
     divergence_factor: float | None = Field(
-        4.0, gt=1, description="stop when the training loss exceeds both its first logged value and this multiple "
-                               "of its lowest (NaN/inf always stops); null = only NaN/inf"
+        4.0, gt=1, description="stop when the training loss stays above this multiple of its first logged value "
+                               "for two logs in a row (NaN/inf always stops); null = only NaN/inf"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import gc
+import math
 import time
 import weakref
 from contextlib import contextmanager
@@ -50,7 +51,7 @@ class TrialReporter(EndsRun):
             self.missing_metric, self.status = sorted(metrics or {}), "failed"
             self.end_run(control, f"validation reported no {self.metric_key}")
             return
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             return  # the divergence guard ends such a run; Optuna cannot rank a NaN
         self.value = value
         if state.global_step == 0:

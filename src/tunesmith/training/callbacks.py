@@ -133,7 +133,8 @@ class EndsRun(TrainerCallback):
 
 
 class DivergenceGuard(EndsRun):
-    """Stops on a NaN/inf loss, or one above both the first logged loss and `factor` x the lowest so far.
+    """Stops on a NaN/inf loss, or a loss above `factor` x the first logged one for two logs in a row: one high
+    log is often a hard batch (small classification batches swing 2-3x), while a diverging run stays up.
 
     `verified_step` is the last optimizer step whose weights gave a logged loss no worse than the first one: a
     checkpoint saved after it holds weights that no healthy loss has vouched for."""
@@ -144,7 +145,7 @@ class DivergenceGuard(EndsRun):
         super().__init__()
         self.factor = factor
         self.first: float | None = None
-        self.lowest = math.inf
+        self.strikes = 0
         self.verified_step = 0
 
     def problem(self, logs: dict) -> str | None:
@@ -156,14 +157,19 @@ class DivergenceGuard(EndsRun):
         if not math.isfinite(loss):
             return f"loss is {loss}"
         self.first = loss if self.first is None else self.first
-        limit = max(self.first, self.factor * self.lowest) if self.factor else math.inf
-        self.lowest = min(self.lowest, loss)
-        return f"loss {loss:.4g} exploded past {limit:.4g} (first {self.first:.4g})" if loss > limit else None
+        high = self.factor is not None and self.first > 0 and loss > self.factor * self.first
+        self.strikes = self.strikes + 1 if high else 0
+        if self.strikes >= 2:
+            return f"loss {loss:.4g} stayed above {self.factor:g}x the first logged loss ({self.first:.4g})"
+        return None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        problem = self.problem(logs or {})
+        logs = logs or {}
+        problem = self.problem(logs)
         if problem:
             self.end_run(control, f"step {state.global_step}: {problem}")
-        elif self.first is not None and (logs or {}).get("loss", math.inf) <= self.first:
+        elif self.strikes:
+            control.should_save = False  # possibly the start of a divergence: keep these weights out of checkpoints
+        elif self.first is not None and logs.get("loss", math.inf) <= self.first:
             # the loss logged at step s was computed with the weights left by step s - 1
             self.verified_step = state.global_step - 1
