@@ -139,7 +139,7 @@ class OutputConfig(Section):
 
 class SearchParameter(Section):
     type: Literal["log_uniform", "uniform", "int", "choice"] = Field(
-        description="log_uniform/uniform: a float in [low, high]; int: an integer in [low, high]; choice: one of choices"
+        description="log_uniform/uniform: a float in [low, high]; int: an integer in that range; choice: one of choices"
     )
     low: float | None = Field(None, description="smallest value (log_uniform, uniform, int)")
     high: float | None = Field(None, description="largest value (log_uniform, uniform, int)")

@@ -16,8 +16,9 @@ STEP_CAP = 9
 def test_sweep_beats_a_bad_default_and_prunes_a_bad_trial(lr_sweep_config, tmp_path):
     folder = tmp_path / "sweeps" / "lr"
     study = open_study(lr_sweep_config, folder)  # queues trial 0: the config's own (bad) learning rate
-    study.enqueue_trial({"training.learning_rate": 2e-2})  # completes, so the next bad one has company to trail
-    study.enqueue_trial({"training.learning_rate": 2e-6})  # as bad as the default: must be pruned
+    queued = {"origin": "queued by the test"}
+    study.enqueue_trial({"training.learning_rate": 2e-2}, user_attrs=queued)  # completes: a good trial to trail
+    study.enqueue_trial({"training.learning_rate": 2e-6}, user_attrs=queued)  # as bad as the default: pruned
     run_sweep(lr_sweep_config, Console(quiet=True), folder, trials=4, max_steps_per_trial=STEP_CAP)
 
     study = optuna.load_study(study_name="tunesmith", storage=f"sqlite:///{folder / 'study.db'}")

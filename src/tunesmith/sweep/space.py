@@ -93,6 +93,6 @@ def check_space(config: RunConfig) -> None:
             try:
                 with_values(config, {key: value}, None, None)
             except UserError as exc:
-                raise UserError(f"sweep.parameters.{key}: the value {value!r} is not allowed there "
-                                f"({exc.message.removeprefix('sweep trial: ')})",
+                reason = exc.message.removeprefix("sweep trial: ")
+                raise UserError(f"sweep.parameters.{key}: the value {value!r} is not allowed there ({reason})",
                                 hint="narrow the range or fix the choices; whole-number fields need type: int") from None
