@@ -22,7 +22,7 @@ from tunesmith.config import load_config
 from tunesmith.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
-SENTIMENT = [("minilm-l6", "head", []), ("minilm-l6", "lora", ["training.learning_rate=5e-4"]),
+SENTIMENT = [("minilm-l6", "head", ["training.epochs=30", "training.learning_rate=1e-2"]), ("minilm-l6", "lora", ["training.learning_rate=5e-4"]),
              ("minilm-l6", "full", ["training.learning_rate=5e-5"])]
 
 
@@ -39,7 +39,7 @@ def sentiment_rows(out: Path) -> list[dict]:
     cases.append(("sentiment_smollm2_head.yaml", "smollm2-135m", "head", []))
     for config_name, model, method, extra in cases:
         run_dir, seconds = run(config_name, [f"method.name={method}", f"output.name={model}-{method}", *extra], out)
-        test = json.loads((run_dir / "summary.json").read_text())["test"]["test"]
+        test = json.loads((run_dir / "summary.json").read_text())["test"]
         rows.append({"model": model, "method": method, "test_accuracy": round(test["test_accuracy"], 3),
                      "test_macro_f1": round(test["test_macro_f1"], 3), "seconds": round(seconds, 1)})
         print(json.dumps(rows[-1]), flush=True)
