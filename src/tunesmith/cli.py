@@ -212,6 +212,24 @@ def serve(
                              max_request_bytes=max_request_bytes, max_queue=max_queue, max_batch=max_batch)
     run_server(models, settings, log=_console().print)
 
+
+@app.command()
+def studio(
+    folder: Annotated[Path, typer.Argument(help="folder of run directories to show and train into")] = Path("runs"),
+    host: Annotated[str, typer.Option(help="address to listen on; anything but loopback is reachable by others")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 7860,
+    password: Annotated[Optional[str], typer.Option(envvar="TUNESMITH_STUDIO_PASSWORD", show_default=False,
+                                                    help="require this password (prefer the env var)")] = None,
+    db: Annotated[Optional[Path], typer.Option(help="SQLite file for ratings; default FOLDER/studio.db")] = None,
+) -> None:
+    """Web studio: watch and compare runs, try models side by side, label answers, export DPO data, launch training."""
+    from tunesmith.studio import StudioSettings, run_studio
+
+    run_studio(StudioSettings(root=folder, host=host, port=port, password=password, database=db),
+               log=_console().print)
+
+
 data_app = typer.Typer(help="Inspect and prepare datasets: validate, clean, deduplicate, scrub, split, report.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")

@@ -1,0 +1,112 @@
+"""Models the studio generates with: a finished run's model or the untouched base model it started from.
+
+Loading goes through `tunesmith.inference.load_for_inference`, the same code as `tunesmith chat`, so the studio
+answers with exactly the weights, dtype and chat template the CLI uses. A few models stay in memory (least
+recently used are dropped first), and one lock keeps generation to one batch at a time: on a CPU, two batches at
+once only slow each other down.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunesmith.errors import UserError
+from tunesmith.studio.runs_index import resolve_run
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """`run:<run id>` (the fine-tuned model) or `base:<run id>` (the model that run started from)."""
+
+    run_id: str
+    base: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        kind, sep, run_id = (text or "").partition(":")
+        if not sep or kind not in ("run", "base") or not run_id:
+            raise UserError(f"'{text}' does not name a model", hint="use run:<run name> or base:<run name>")
+        return cls(run_id, kind == "base")
+
+    def __str__(self) -> str:
+        return f"{'base' if self.base else 'run'}:{self.run_id}"
+
+    @property
+    def label(self) -> str:
+        return f"base model of {self.run_id}" if self.base else self.run_id
+
+
+def check_generates(root: Path, ref: ModelRef) -> None:
+    """Refuse, before any model loads, a model that cannot answer chat prompts."""
+    from tunesmith.inference import artifact_dir
+    from tunesmith.objectives import get_objective
+    from tunesmith.runs import open_run
+
+    run = resolve_run(root, ref.run_id)
+    config, _ = open_run(run)
+    if get_objective(config.objective.name).model_kind != "causal_lm":
+        raise UserError(f"{ref.run_id} trains a {config.objective.name} model, which does not write answers",
+                        hint="pick a run with a text-generation objective (sft, dpo, ...)")
+    if not ref.base and artifact_dir(run) is None:
+        raise UserError(f"{ref.run_id} has no trained weights yet", hint="wait for it to finish, or pick its base")
+
+
+class ModelCache:
+    def __init__(self, root: Path, capacity: int = 3):
+        self.root, self.capacity = root, capacity
+        self.lock = threading.Lock()
+        self._loaded: OrderedDict[tuple, tuple] = OrderedDict()
+
+    def _key(self, ref: ModelRef) -> tuple:
+        if not ref.base:
+            return ("run", str(resolve_run(self.root, ref.run_id)))
+        from tunesmith.runs import open_run
+
+        config, _ = open_run(resolve_run(self.root, ref.run_id))
+        return ("base", config.model.name, config.model.dtype, config.model.device)  # runs on one base share it
+
+    def _get(self, ref: ModelRef):
+        key = self._key(ref)
+        if key in self._loaded:
+            self._loaded.move_to_end(key)
+            return self._loaded[key]
+        from tunesmith.inference import load_for_inference
+
+        check_generates(self.root, ref)
+        while len(self._loaded) >= self.capacity:
+            self._loaded.popitem(last=False)
+        model, tokenizer, _ = load_for_inference(resolve_run(self.root, ref.run_id), base=ref.base)
+        self._loaded[key] = (model, tokenizer)
+        return model, tokenizer
+
+    def answer(self, ref: ModelRef, conversations: list[list[dict]], max_new_tokens: int, temperature: float = 0.0,
+               seed: int | None = None) -> list[str]:
+        """One reply per conversation; sampled with `seed` when temperature > 0, so a labelling task can be
+        regenerated identically."""
+        import torch
+
+        from tunesmith.inference import generate
+
+        with self.lock:
+            model, tokenizer = self._get(ref)
+            if seed is not None:
+                torch.manual_seed(seed)
+            return generate(model, tokenizer, conversations, max_new_tokens, batch_size=8, temperature=temperature)
+
+
+def system_prompt_of(root: Path, run_id: str) -> str | None:
+    from tunesmith.runs import open_run
+
+    config, _ = open_run(resolve_run(root, run_id))
+    return config.data.system_prompt
+
+
+def generating_runs(root: Path, summaries: list[dict]) -> list[dict]:
+    """The runs that can answer prompts: finished text-generation runs with saved weights."""
+    from tunesmith.objectives import OBJECTIVES
+
+    return [s for s in summaries if s["has_weights"] and s["status"] == "finished"
+            and getattr(OBJECTIVES.get(s["objective"]), "model_kind", None) == "causal_lm"]
