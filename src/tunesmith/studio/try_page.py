@@ -15,13 +15,14 @@ router = APIRouter()
 MAX_MODELS = 6
 
 
-def model_choices(root) -> list[dict]:
-    """Every model the page can ask: each finished generating run, and the base it started from."""
+def model_choices(root, prefer: str | None = None) -> list[dict]:
+    """Every model the page can ask: each finished generating run, and the base it started from (one entry per
+    base model, named through run `prefer` when that run started from it)."""
     runs, bases = [], {}
     for run in generating_runs(root, all_summaries(root)):
         runs.append({"ref": f"run:{run['id']}", "label": run["id"]})
-        # Runs that started from the same model share one base entry.
-        bases.setdefault(run["model"], {"ref": f"base:{run['id']}", "label": f"base model {run['model']}"})
+        if run["model"] not in bases or run["id"] == prefer:
+            bases[run["model"]] = {"ref": f"base:{run['id']}", "label": f"base model {run['model']}"}
     return runs + list(bases.values())
 
 
@@ -30,7 +31,7 @@ def try_form(request: Request, run: str | None = None):
     root = studio(request).root
     chosen = [f"base:{run}", f"run:{run}"] if run else []
     system = system_prompt_of(root, run) if run else ""
-    return page(request, "try.html", options=model_choices(root), chosen=chosen, prompt="", system=system or "",
+    return page(request, "try.html", options=model_choices(root, run), chosen=chosen, prompt="", system=system or "",
                 max_new_tokens=128, temperature=0.0, answers=[])
 
 
@@ -53,5 +54,6 @@ def try_models(
     conversation.append({"role": "user", "content": prompt})
     answers = [{"label": ref.label, "ref": str(ref),
                 "text": state.models.answer(ref, [conversation], max_new_tokens, temperature)[0]} for ref in refs]
-    return page(request, "try.html", options=model_choices(state.root), chosen=[str(r) for r in refs], prompt=prompt,
-                system=system, max_new_tokens=max_new_tokens, temperature=temperature, answers=answers)
+    prefer = next((r.run_id for r in refs if r.base), None)
+    return page(request, "try.html", options=model_choices(state.root, prefer), chosen=[str(r) for r in refs],
+                prompt=prompt, system=system, max_new_tokens=max_new_tokens, temperature=temperature, answers=answers)

@@ -21,11 +21,11 @@ async function getJSON(url, options) {
 
 // ---- charts ---------------------------------------------------------------------------------------------------
 
-function niceTicks(low, high, count) {
+function niceTicks(low, high, count, whole = false) {
   const span = high - low || 1;
   const step = Math.pow(10, Math.floor(Math.log10(span / count)));
   const factor = [1, 2, 5, 10].find((f) => span / (f * step) <= count) || 10;
-  const size = factor * step;
+  const size = whole ? Math.max(1, factor * step) : factor * step;  // steps are whole numbers
   const ticks = [];
   for (let t = Math.ceil(low / size) * size; t <= high + 1e-12; t += size) ticks.push(+t.toPrecision(12));
   return ticks;
@@ -55,7 +55,7 @@ function drawChart(canvas, runs) {
     ctx.beginPath(); ctx.moveTo(pad.left, Y(t)); ctx.lineTo(width - pad.right, Y(t)); ctx.stroke();
     ctx.fillText(String(t), 4, Y(t) + 4);
   }
-  for (const t of niceTicks(x0, x1, 8)) ctx.fillText(String(t), X(t) - 6, height - 10);
+  for (const t of niceTicks(x0, x1, 8, true)) ctx.fillText(String(t), X(t) - 6, height - 10);
   runs.forEach((run, i) => {
     const color = COLORS[i % COLORS.length];
     for (const [name, dash] of [["loss", []], ["eval_loss", [6, 4]]]) {
@@ -89,6 +89,9 @@ function showLaunch(launch) {
   if (!launch.running) section.querySelectorAll("button.stop").forEach((b) => b.remove());
 }
 
+// Settled: the run's files will not change any more (not live, and no training process of ours still writing).
+const settled = (run) => !LIVE.includes(run.status) && !(run.launch && run.launch.running);
+
 function followCurves(canvas) {
   const ids = JSON.parse(canvas.dataset.runs);
   const first = {};
@@ -107,12 +110,12 @@ function followCurves(canvas) {
       const step = document.getElementById("run-step");
       if (step && run.summary) step.textContent = run.summary.step;
       if (ids.length === 1) showLaunch(run.launch);
-      if (!(run.id in first)) first[run.id] = run.status;
-      // A run that just finished (or just got its folder) has new sections to show: load the page once more.
-      if (LIVE.includes(first[run.id]) && run.status !== first[run.id] && !LIVE.includes(run.status)) return location.reload();
-      if (first[run.id] === "starting" && run.status !== "starting") return location.reload();
+      if (!(run.id in first)) first[run.id] = { status: run.status, settled: settled(run) };
+      // A run that just got its folder, or just settled, has new sections to show: load the page once more.
+      if (first[run.id].status === "starting" && run.status !== "starting") return location.reload();
+      if (!first[run.id].settled && settled(run)) return location.reload();
     }
-    if (body.live) setTimeout(poll, 2000);
+    if (!body.runs.every(settled)) setTimeout(poll, 2000);
   };
   poll();
 }
@@ -152,7 +155,7 @@ function labeller(app) {
     rated: document.getElementById("rated-count"), total: document.getElementById("total-count"),
     saved: document.getElementById("saved-list"),
   };
-  let pair = ui.promptId.value ? { id: +ui.promptId.value, position: null } : null;
+  let pair = ui.promptId.value ? { id: +ui.promptId.value, position: +ui.promptId.dataset.position } : null;
   let busy = false;
 
   const showError = (message) => { ui.error.textContent = message || ""; ui.error.hidden = !message; };
@@ -170,6 +173,7 @@ function labeller(app) {
       return;
     }
     ui.promptId.value = pair.id;
+    ui.promptId.dataset.position = pair.position;
     ui.conversation.replaceChildren(...pair.messages.map((m) => {
       const box = el("div", undefined, "message role-" + m.role);
       box.append(el("span", m.role, "role"), el("pre", m.content));
@@ -196,7 +200,7 @@ function labeller(app) {
         body: JSON.stringify({ prompt_id: rated.id, choice, correction: choice === "correction" ? correction : null }),
       });
       // Only now, with the server's answer in hand, is the rating listed as saved.
-      const item = el("li", `prompt ${state.saved}: ${CHOICE_NAMES[state.choice]} ✓ saved`);
+      const item = el("li", `prompt ${rated.position + 1}: ${CHOICE_NAMES[state.choice]} ✓ saved`);
       item.dataset.prompt = state.saved;
       item.dataset.choice = state.choice;
       ui.saved.prepend(item);
