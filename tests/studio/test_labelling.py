@@ -48,8 +48,18 @@ def test_label_five_pairs_with_the_keyboard_then_export(page, studio, studio_roo
     expected = [row for row in expected if row["chosen"].strip() != row["rejected"].strip()]
     assert rows == expected and len(rows) >= 4
     assert page.locator("#preference-rows").text_content() == str(len(rows))
+    fixed = '{"name": "Ivan", "item": "tea"}'
     assert read_jsonl(corrections) == [{"messages": [{"role": "user", "content": PROMPTS[4]},
-                                                     {"role": "assistant", "content": '{"name": "Ivan", "item": "tea"}'}]}]
+                                                     {"role": "assistant", "content": fixed}]}]
+    # The picks count as wins of the model that wrote the picked side.
+    sources = [row.locator("td").all_text_contents() for row in page.locator("#sources tr").all()[1:]]
+    expected_wins = {"run:sft-a": 0, "run:sft-b": 0}
+    for _, choice, left, right in sources:
+        if choice in ("a", "b"):
+            expected_wins[left if choice == "a" else right] += 1
+    shown = {row.locator("th").text_content(): row.locator("td").text_content()
+             for row in page.locator("#wins tr").all()}
+    assert shown == {model: f"{count} of 3 picks" for model, count in expected_wins.items()}
     download = httpx.get(f"{studio.url}/feedback/{task}/download/preferences")
     assert download.text == preferences.read_text()
 

@@ -50,3 +50,16 @@ def test_label_export_train_dpo_and_compare(page, studio, studio_root, prompts_f
     assert differences["objective.name"] == {"sft-a": "sft", RUN: "dpo"}
     assert differences["data.train"][RUN] == preferences
     page.screenshot(path=str(tmp_path / "compare-dpo.png"), full_page=True)
+
+
+def test_a_launch_that_fails_early_shows_why(page, studio, studio_root):
+    page.goto(f"{studio.url}/launch?from=sft-a")
+    form = page.locator("#launch-form")
+    form.locator('input[name="data.train"]').fill(str(studio_root / "missing.jsonl"))
+    form.locator('input[name="output.name"]').fill("never-starts")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url("**/runs/never-starts")
+    page.locator("#run-status .status-failed").wait_for(timeout=60_000)
+    page.wait_for_function("document.querySelector('[data-launch-field=state]').textContent === 'ended with code 2'")
+    assert "error: data file not found" in page.locator('[data-launch-field="log"]').text_content()
+    assert not (studio_root / "never-starts").exists()

@@ -12,7 +12,7 @@ COUNT_COLOR = """([canvas, rgb]) => {
   const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
   let count = 0;
   for (let i = 0; i < data.length; i += 4)
-    if (Math.abs(data[i] - rgb[0]) < 8 && Math.abs(data[i + 1] - rgb[1]) < 8 && Math.abs(data[i + 2] - rgb[2]) < 8) count++;
+    if ([0, 1, 2].every((k) => Math.abs(data[i + k] - rgb[k]) < 8)) count++;
   return count;
 }"""
 
@@ -62,7 +62,8 @@ def test_try_it_shows_base_and_run_side_by_side_and_escapes_markup(page, studio,
     from tunesmith.inference import generate, load_for_inference
 
     page.goto(f"{studio.url}/try?run=sft-a")
-    assert page.locator('input[value="run:sft-a"]').is_checked() and page.locator('input[value="base:sft-a"]').is_checked()
+    for ref in ("run:sft-a", "base:sft-a"):
+        assert page.locator(f'input[value="{ref}"]').is_checked()
     page.fill("textarea[name=prompt]", PROMPTS[4])
     page.fill("input[name=max_new_tokens]", "10")
     page.click("#try-form button[type=submit]")

@@ -46,6 +46,17 @@ def preference_rows(pairs: list[dict]) -> tuple[list[dict], int]:
     return rows, unused
 
 
+def wins(pairs: list[dict]) -> dict[str, int]:
+    """How often each model's answer was picked over the other's: a human evaluation of two runs."""
+    counts: dict[str, int] = {}
+    for pair in pairs:
+        for side in ("a", "b"):
+            counts.setdefault(pair[f"source_{side}"], 0)
+        if pair["choice"] in ("a", "b"):
+            counts[pair[f"source_{pair['choice']}"]] += 1
+    return counts
+
+
 def correction_rows(pairs: list[dict]) -> list[dict]:
     return [{"messages": [*pair["messages"], {"role": "assistant", "content": pair["correction"]}]}
             for pair in pairs if pair["choice"] == "correction" and (pair["correction"] or "").strip()]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tunesmith.errors import UserError
 from tunesmith.studio.app import page, studio
-from tunesmith.studio.export import preference_rows, write_exports
+from tunesmith.studio.export import preference_rows, wins, write_exports
 from tunesmith.studio.models import ModelRef, check_generates, system_prompt_of
 from tunesmith.studio.prompts import read_prompts
 from tunesmith.studio.runs_pages import all_summaries
@@ -171,7 +171,7 @@ def export_page(request: Request, task_id: int):
         "from": model_run, "objective.name": "dpo", "data.train": str(written["paths"]["preferences"]),
         "data.validation": "", "data.test": "", "output.name": ""})
     return page(request, "export.html", task=task, written=written, sample=preference_rows(pairs)[0][:5],
-                pairs=pairs, train_link=train_link)
+                pairs=pairs, wins=wins(pairs) if task["model_a"] != task["model_b"] else {}, train_link=train_link)
 
 
 @router.get("/feedback/{task_id}/download/{kind}")
