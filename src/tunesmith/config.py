@@ -108,7 +108,10 @@ class TrainingConfig(Section):
     save_steps: int = Field(100, gt=0, description="write a resumable checkpoint every N steps")
     save_total_limit: int = Field(2, gt=0, description="checkpoints kept on disk")
     group_by_length: bool = Field(True, description="batch examples of similar length to cut padding")
-    threads: int | None = Field(None, gt=0, description="CPU threads; default: every usable core")
+    padding_free: bool = Field(True, description="sft: join each batch into one row with attention kept inside each "
+                               "example and score only labelled positions; false = padded batches (TRL SFTTrainer)")
+    threads: int | None = Field(None, gt=0, description="CPU threads; default: the usable cores other processes "
+                                "leave free, re-checked during training")
     dropout: float | None = Field(None, ge=0, lt=1, description="override the model's dropout rates")
     early_stopping_patience: int | None = Field(
         None, gt=0, description="stop after this many evaluations without improvement of metric_for_best"

@@ -54,6 +54,68 @@ def choose_dtype(device: str, requested: str, *, gpu_bf16: bool = False, cpu_cap
     return "float32"
 
 
+def tune_cpu_allocator() -> bool:
+    """Keep freed blocks up to 32 MiB in glibc's heap instead of returning them to the kernel.
+
+    A training step allocates and frees the same activation-sized blocks every step; by default glibc maps blocks
+    above its (adaptive) threshold fresh each time and trims the heap, so each step pays page faults on memory it
+    just had. Measured on smollm2-135m LoRA on the 2-core CPU: 17% more tokens/s. Peak memory is unchanged; memory
+    freed after the peak stays with the process until it exits. No-op outside glibc."""
+    import ctypes
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL("libc.so.6")
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    return all(libc.mallopt(option, value) == 1 for option, value in (
+        (m_mmap_threshold, 32 * 2**20),  # glibc's ceiling for this setting
+        (m_trim_threshold, 2**30),
+        (m_top_pad, 64 * 2**20),
+    ))
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """Busy CPU seconds on this process's cores (all processes) and this process's own CPU seconds, at a time."""
+
+    busy: float
+    own: float
+    at: float
+
+
+def sample_cpu() -> CpuSample | None:
+    """Read /proc/stat for the cores this process may use; None where there is no /proc/stat."""
+    import time
+
+    try:
+        lines = open("/proc/stat").read().splitlines()
+    except OSError:
+        return None
+    cores = {f"cpu{i}" for i in os.sched_getaffinity(0)} if hasattr(os, "sched_getaffinity") else None
+    busy = 0
+    for line in lines:
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu" or (cores is not None and name not in cores):
+            continue
+        ticks = [int(x) for x in fields]
+        busy += sum(ticks[:8]) - ticks[3] - ticks[4]  # everything but idle and iowait; steal counts as taken
+    return CpuSample(busy / os.sysconf("SC_CLK_TCK"), time.process_time(), time.monotonic())
+
+
+def threads_for_free_cores(before: CpuSample, after: CpuSample) -> int:
+    """Threads worth running: the usable cores minus those other processes kept busy between the two samples.
+
+    OpenMP threads wait for each other at every operation, so one more thread than there are free cores makes each
+    operation wait for a preempted thread: on the 2-core machine with another training run going, 2 threads gave
+    28 tokens/s and 1 thread 106."""
+    seconds = after.at - before.at
+    if seconds <= 0:
+        return usable_cores()
+    others = max(0.0, (after.busy - before.busy) - (after.own - before.own)) / seconds
+    return max(1, min(usable_cores(), round(usable_cores() - others)))
+
+
 def memory_gb() -> tuple[float, float]:
     """(total, available) system memory in GiB."""
     import psutil
@@ -87,4 +149,6 @@ def detect(requested_dtype: str = "auto", requested_device: str = "auto", thread
     dtype = choose_dtype(device, requested_dtype, gpu_bf16=gpu_bf16, cpu_capability=capability)
     n_threads = threads or usable_cores()
     torch.set_num_threads(n_threads)
+    if device == "cpu":
+        tune_cpu_allocator()
     return Hardware(device, dtype, n_threads, total_gb, avail_gb, detail)

@@ -21,7 +21,11 @@ def lora_config(cfg, task, use_dora: bool = False):
 def apply_lora(model, cfg, task):
     from peft import get_peft_model
 
-    return get_peft_model(model, lora_config(cfg, task))
+    from tunesmith.methods.lora_dropout import use_mask_dropout
+
+    model = get_peft_model(model, lora_config(cfg, task))
+    use_mask_dropout(model)  # same dropout, cheaper masks (see lora_dropout.py)
+    return model
 
 
 @register("dora", artifact="adapter")
@@ -29,4 +33,8 @@ def apply_dora(model, cfg, task):
     """Weight-decomposed LoRA: the update's magnitude and direction are learned separately."""
     from peft import get_peft_model
 
-    return get_peft_model(model, lora_config(cfg, task, use_dora=True))
+    from tunesmith.methods.lora_dropout import use_mask_dropout
+
+    model = get_peft_model(model, lora_config(cfg, task, use_dora=True))
+    use_mask_dropout(model)
+    return model

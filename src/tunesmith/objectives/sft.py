@@ -1,4 +1,8 @@
-"""Supervised fine-tuning on chat examples with TRL's SFTTrainer; loss only on the assistant's tokens."""
+"""Supervised fine-tuning on chat examples; loss only on the assistant's tokens.
+
+Decoders whose attention transformers can swap train padding-free (objectives/padding_free.py) with transformers'
+Trainer; others use TRL's SFTTrainer with padded batches. Both see the same tokens and labels and compute the same
+loss (tests/training/test_fast_path.py)."""
 
 from __future__ import annotations
 
@@ -10,23 +14,38 @@ def prepare(config, tokenizer) -> PreparedData:
     return prepare_chat_data(config.data, tokenizer, config.objective.loss_on)
 
 
-def build_trainer(model, tokenizer, data: PreparedData, trainer_args: dict, callbacks, config=None):
-    from datasets import Dataset
+def padding_free_trainer(model, tokenizer, train, validation, trainer_args: dict, callbacks):
+    from transformers import Trainer, TrainingArguments
+
+    from tunesmith.objectives.padding_free import PaddingFreeCollator, label_loss
+
+    # A flattened row has no padding, so counting every input token counts exactly the real ones.
+    args = {k: v for k, v in trainer_args.items() if k != "max_length"} | {"include_num_input_tokens_seen": "all"}
+    return Trainer(model=model, args=TrainingArguments(**args), train_dataset=train, eval_dataset=validation,
+                   data_collator=PaddingFreeCollator(), compute_loss_func=label_loss, processing_class=tokenizer,
+                   callbacks=callbacks)
+
+
+def sft_trainer(model, tokenizer, train, validation, trainer_args: dict, callbacks):
     from trl import SFTConfig, SFTTrainer
 
-    # Examples arrive tokenized with labels (-100 outside the assistant's replies), so TRL uses them as they are
-    # and the chat template is applied once, by tunesmith.data, the same way inference applies it.
-    train = Dataset.from_list(data.tokenized["train"])
-    validation = data.tokenized.get("validation")
     args = SFTConfig(**trainer_args, completion_only_loss=False, assistant_only_loss=False, packing=False)
-    return SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=train,
-        eval_dataset=Dataset.from_list(validation) if validation else None,
-        processing_class=tokenizer,
-        callbacks=callbacks,
-    )
+    return SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=validation, processing_class=tokenizer,
+                      callbacks=callbacks)
+
+
+def build_trainer(model, tokenizer, data: PreparedData, trainer_args: dict, callbacks, config=None):
+    from datasets import Dataset
+
+    from tunesmith.objectives.padding_free import use_varlen_attention
+
+    # Examples arrive tokenized with labels (-100 outside the assistant's replies), so the trainer uses them as they
+    # are and the chat template is applied once, by tunesmith.data, the same way inference applies it.
+    train = Dataset.from_list(data.tokenized["train"])
+    validation = Dataset.from_list(data.tokenized["validation"]) if data.tokenized.get("validation") else None
+    fast = (config is None or config.training.padding_free) and use_varlen_attention(model)
+    build = padding_free_trainer if fast else sft_trainer
+    return build(model, tokenizer, train, validation, trainer_args, callbacks)
 
 
 register(Objective("sft", "chat", "causal_lm", "CAUSAL_LM", prepare, build_trainer))

@@ -173,3 +173,32 @@ class DivergenceGuard(EndsRun):
         elif self.first is not None and logs.get("loss", math.inf) <= self.first:
             # the loss logged at step s was computed with the weights left by step s - 1
             self.verified_step = state.global_step - 1
+
+
+class ThreadsFollowFreeCores(TrainerCallback):
+    """On a CPU shared with other work, train with as many threads as there are cores left free.
+
+    Sampled from the run's start (before data and weights load), decided at the first step, then every `every`
+    seconds, so a run started on a busy machine speeds up when the machine frees up, and the other way round."""
+
+    def __init__(self, every: float = 15.0):
+        from tunesmith.hardware import sample_cpu
+
+        self.every = every
+        self.last = sample_cpu()
+        self.decided = False
+        self.changes: list[tuple[int, int]] = []  # (step, threads)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        import torch
+
+        from tunesmith.hardware import sample_cpu, threads_for_free_cores
+
+        now = sample_cpu()
+        if self.last is None or now is None or (self.decided and now.at - self.last.at < self.every):
+            return
+        threads = threads_for_free_cores(self.last, now)
+        self.last, self.decided = now, True
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+            self.changes.append((state.global_step, threads))

@@ -200,11 +200,13 @@ def _end_early(run: Path, step: int, ended, log) -> Path:
 def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) -> Path:
     """Fine-tune as the config says; returns the run directory (finished, interrupted with a checkpoint, or
     ended early by one of the extra `callbacks`, e.g. a sweep's pruner)."""
-    from tunesmith.training.callbacks import DivergenceGuard, EndsRun, MetricsLog, Progress, StopOnInterrupt
+    from tunesmith.training.callbacks import (DivergenceGuard, EndsRun, MetricsLog, Progress, StopOnInterrupt,
+                                             ThreadsFollowFreeCores)
     from tunesmith.training.prepare import prepare_inputs
     from tunesmith.training.verify import verify_reload
 
     log = RunLog(console)
+    threads = ThreadsFollowFreeCores()  # samples the CPU from here, before data and weights load
     method, objective, hardware, source, tokenizer, data = prepare_inputs(config, log)
     checkpoint = latest_checkpoint(resume) if resume else None
     if resume and checkpoint is None:
@@ -219,7 +221,7 @@ def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) 
     guard = DivergenceGuard(config.training.divergence_factor if config.objective.name in CROSS_ENTROPY else None)
     enders = [guard, *(c for c in callbacks if isinstance(c, EndsRun))]
     callbacks = [MetricsLog(run / "metrics.jsonl"), Progress(console), stopper, guard, *_early_stopping(config),
-                 *callbacks]
+                 *callbacks, *([threads] if hardware.device == "cpu" and not config.training.threads else [])]
     has_validation = bool(data.tokenized.get("validation"))
     args = trainer_args(config, hardware, run, has_validation)
     trainer = objective.build_trainer(model, tokenizer, data, args, callbacks, config)
