@@ -158,6 +158,69 @@ def runs(folder: Annotated[Path, typer.Argument(help="folder of run directories"
 
 
 
+def _print_metrics(console, title: str, metrics: dict) -> None:
+    from rich.table import Table
+
+    from tunesmith.evaluate.report import fmt, fmt_delta, judge
+
+    table = Table("metric", "base", "fine-tuned", "difference [95% CI]", "verdict", title=title)
+    for name, row in metrics.items():
+        scale, (low, high) = row.get("scale", "fraction"), row["delta_ci95"]
+        table.add_row(name, fmt(row["base"], scale), fmt(row["tuned"], scale),
+                      f"{fmt_delta(row['delta'], scale)} [{fmt_delta(low, scale)}, {fmt_delta(high, scale)}]",
+                      judge(row))
+    console.print(table)
+
+
+@app.command("eval")
+def eval_run(
+    run: Annotated[Path, typer.Argument(help="run directory of a trained model")],
+    cv: Annotated[Optional[int], typer.Option("--cv", help="k-fold cross-validation: retrain on k folds of the "
+                                                           "run's training data, report mean and spread")] = None,
+    split: Annotated[str, typer.Option(help="held-out split to score: test or validation")] = "test",
+    max_examples: Annotated[Optional[int], typer.Option(help="score at most this many examples")] = None,
+    forgetting: Annotated[bool, typer.Option("--forgetting/--no-forgetting", help="drift on general prompts")] = True,
+    bias: Annotated[bool, typer.Option("--bias/--no-bias", help="counterfactual bias probe")] = True,
+) -> None:
+    """Score a run against its base model (task metrics, forgetting, bias) and rewrite its report.html."""
+    console = _console()
+    if split not in ("test", "validation"):
+        raise UserError(f"--split {split}: expected test or validation")
+    if cv is not None:
+        from tunesmith.evaluate.crossval import cross_validate
+
+        result = cross_validate(run, cv, console)
+        for name, stats in result["metrics"].items():
+            console.print(f"{name}: mean {stats['mean']:.4g}, std {stats['std']:.4g} over {result['folds']} folds")
+    else:
+        from tunesmith.evaluate import evaluate_run
+
+        evaluation = evaluate_run(run, console, split, max_examples, forgetting, bias)
+        _print_metrics(console, f"{evaluation['examples']} {split} examples: base vs fine-tuned",
+                       evaluation["metrics"])
+    console.print(f"report: {run / 'report.html'}")
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="two or more run directories")],
+    out: Annotated[Path, typer.Option(help="page to write; the numbers go beside it as .json")] = Path("compare.html"),
+) -> None:
+    """Put several runs in one table and one set of plots."""
+    from rich.table import Table
+
+    from tunesmith.evaluate.compare_runs import compare_runs
+    from tunesmith.evaluate.report import fmt
+
+    result = compare_runs(runs, out)
+    shown = [c for c in result["columns"] if c not in ("model", "status", "objective")]
+    table = Table(*shown)
+    for row in result["rows"]:
+        table.add_row(*(fmt(row.get(c)) for c in shown))
+    _console().print(table)
+    print(f"comparison: {out} and {out.with_suffix('.json')}")
+
+
 @app.command()
 def sweep(
     config: Annotated[Path, typer.Argument(help="run config YAML with a sweep: section")],

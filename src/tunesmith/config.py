@@ -126,13 +126,25 @@ class TrainingConfig(Section):
 
 class EvalConfig(Section):
     steps: int = Field(50, gt=0, description="validation loss every N steps during training")
-    compare_with_base: bool = Field(True, description="after training, score base and tuned models on the test split")
-    metrics: list[Literal["exact_match", "json_exact_match", "valid_json"]] = Field(
-        ["exact_match"], description="task metrics on the test split"
+    compare_with_base: bool = Field(True, description="after training, score base and tuned models on the test "
+                                                            "split; false also skips forgetting and bias")
+    metrics: list[Literal["exact_match", "json_exact_match", "valid_json", "token_f1", "rouge_l"]] = Field(
+        ["exact_match"], description="generation objectives: task metrics on the test split (the first one also "
+                                     "scores the bias probe)"
     )
     max_new_tokens: int = Field(128, gt=0, description="generation budget per test example")
     batch_size: int = Field(16, gt=0, description="examples generated together (greedy decoding)")
     max_examples: int | None = Field(None, gt=0, description="score at most this many test examples")
+    forgetting: bool = Field(True, description="after training, measure drift from the base on general prompts "
+                                               "(KL divergence, perplexity of the base's answers); generating models")
+    general_prompts: str | None = Field(None, description="text file of general prompts for the forgetting check, "
+                                                          "one per line; default: the set tunesmith ships")
+    forgetting_max_new_tokens: int = Field(32, gt=0, description="length of the base's answers both models score")
+    bias: bool = Field(True, description="after training, probe classification and generation with counterfactual "
+                                         "inputs (names, pronouns, group terms swapped)")
+    bias_terms: str | None = Field(None, description="YAML file of word pairs to swap, per category; default: the "
+                                                     "lists tunesmith ships")
+    bias_max_examples: int | None = Field(50, gt=0, description="counterfactual inputs per category, at most")
 
 
 class OutputConfig(Section):

@@ -133,36 +133,15 @@ def _save_artifact(model, tokenizer, run: Path, artifact: str) -> Path:
     return target
 
 
-def _final_eval(trainer, config: RunConfig, data, method, objective, tokenizer, log) -> dict | None:
-    from tunesmith.evaluate import compare_with_base
-    from tunesmith.inference import generate
+def _final_eval(trainer, model, config: RunConfig, data, objective, tokenizer, log) -> dict | None:
+    """Base vs fine-tuned on the test split, forgetting and bias (tunesmith.evaluate), plus the trainer's own test
+    loss where the objective defines one."""
+    from tunesmith.evaluate import evaluate_trained
 
-    if objective.schema != "chat" or objective.model_kind != "causal_lm":
-        return objective.evaluate_test(trainer, data) if objective.evaluate_test else None
-    test = data.splits.get("test") or []
-    if not (config.eval.compare_with_base and test):
-        return None
-    test = test[: config.eval.max_examples] if config.eval.max_examples else test
-    model = trainer.model.eval()
-    prompts = [ex.messages[:-1] for ex in test]
-    references = [ex.messages[-1]["content"] for ex in test]
-    run_gen = lambda conv: generate(model, tokenizer, conv, config.eval.max_new_tokens, config.eval.batch_size)  # noqa: E731
-    # A PEFT model is its own base with the adapter switched off: no second copy of the weights in memory.
-    base_ctx = model.disable_adapter if method.artifact == "adapter" else None
-    if base_ctx is None:
-        log("base comparison for full fine-tuning needs the base reloaded; loading it")
-
-    def run_base(conv):
-        if base_ctx is not None:
-            with base_ctx():
-                return run_gen(conv)
-        from tunesmith.models import load_causal_lm, resolve_model
-
-        base = load_causal_lm(resolve_model(config.model.name), str(next(model.parameters()).dtype).split(".")[-1])
-        return generate(base.to(model.device).eval(), tokenizer, conv, config.eval.max_new_tokens, config.eval.batch_size)
-
-    log(f"evaluating base and fine-tuned model on {len(test)} held-out examples")
-    return compare_with_base(run_base, run_gen, prompts, references, config.eval.metrics)
+    test = objective.evaluate_test(trainer, data) if objective.evaluate_test else None
+    if not config.eval.compare_with_base:
+        return test
+    return {**evaluate_trained(model, tokenizer, config, objective, data, log), **(test or {})}
 
 
 def _early_stopping(config: RunConfig) -> list:
@@ -200,6 +179,7 @@ def _end_early(run: Path, step: int, ended, log) -> Path:
 def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) -> Path:
     """Fine-tune as the config says; returns the run directory (finished, interrupted with a checkpoint, or
     ended early by one of the extra `callbacks`, e.g. a sweep's pruner)."""
+    from tunesmith.evaluate import summary_fields, write_report
     from tunesmith.training.callbacks import (DivergenceGuard, EndsRun, MetricsLog, Progress, StopOnInterrupt,
                                              ThreadsFollowFreeCores)
     from tunesmith.training.prepare import prepare_inputs
@@ -253,7 +233,7 @@ def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) 
     artifact = _save_artifact(model, tokenizer, run, method.artifact)
     reload_difference = verify_reload(model, tokenizer, run)
     log(f"saved {method.artifact} to {artifact}; reloaded it: max logit difference {reload_difference:.1e}")
-    comparison = _final_eval(trainer, config, data, method, objective, tokenizer, log)
+    comparison = _final_eval(trainer, model, config, data, objective, tokenizer, log)
     if comparison:
         write_json(run / "eval.json", comparison)
     history = [row for row in (trainer.state.log_history or [])]
@@ -265,11 +245,11 @@ def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) 
         "eval_loss": evals[-1] if evals else None, "train_runtime": result.metrics.get("train_runtime"),
         "tokens_seen": trainer.state.num_input_tokens_seen, "artifact": artifact.name,
         "reload_max_diff": reload_difference,
-        "comparison": comparison.get("metrics") if comparison else None,
-        "test": comparison.get("test") if comparison else None,
+        **summary_fields(comparison),
     }
     write_json(run / "summary.json", summary)
     update_manifest(run, status="finished", step=trainer.state.global_step)
+    log(f"report: {write_report(run)}")
     return run
 
 

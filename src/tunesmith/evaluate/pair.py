@@ -1,0 +1,86 @@
+"""The fine-tuned model and the model it started from, side by side.
+
+A PEFT model is its own base with the adapter switched off (`disable_adapter()`): no second copy of the weights in
+memory. A full-weight run needs the base loaded once more; that happens on first use, with the run's seed set first
+so a new head (classification, reward model) starts exactly as it did in training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunesmith.evaluate.scoring import device_of
+
+
+def is_peft(model) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
+@dataclass
+class ModelPair:
+    tuned: Any
+    tokenizer: Any
+    load_base: Callable[[], Any] | None = None
+    _loaded: list = field(default_factory=list)
+
+    @property
+    def shares_weights(self) -> bool:
+        return is_peft(self.tuned)
+
+    @contextmanager
+    def base(self):
+        """The untouched starting model, for the duration of the block."""
+        if self.shares_weights:
+            with self.tuned.disable_adapter():
+                yield self.tuned
+            return
+        if not self._loaded:
+            if self.load_base is None:
+                raise RuntimeError("this pair has no base model to compare with")
+            self._loaded.append(self.load_base().to(device_of(self.tuned)).eval())
+        yield self._loaded[0]
+
+    def release_base(self) -> None:
+        self._loaded.clear()
+
+
+def dtype_name(model) -> str:
+    return str(next(model.parameters()).dtype).removeprefix("torch.")
+
+
+def base_loader(config, kind: str, dtype: str, model_kwargs: dict | None = None) -> Callable[[], Any]:
+    """A function that loads the run's starting model the way training did (same seed, same head shape)."""
+
+    def load():
+        from transformers import set_seed
+
+        from tunesmith.models import load_model, load_tokenizer, resolve_model
+
+        source = resolve_model(config.model.name, log=lambda *_: None)
+        set_seed(config.training.seed)
+        model = load_model(source, kind, dtype, config.model.revision, config.model.trust_remote_code,
+                           **(model_kwargs or {}))
+        if kind == "seq_cls":
+            model.config.pad_token_id = load_tokenizer(source, config.model.revision).pad_token_id
+        return model
+
+    return load
+
+
+def pair_for_run(run: Path) -> tuple[ModelPair, Any]:
+    """(pair, config) for a finished run directory."""
+    from tunesmith.inference import _with_int_keys, load_for_inference
+    from tunesmith.objectives import get_objective
+    from tunesmith.runs import read_json
+
+    model, tokenizer, config = load_for_inference(run)
+    kind = get_objective(config.objective.name).model_kind
+    extra = _with_int_keys(read_json(run / "manifest.json").get("model_kwargs", {})) if kind == "seq_cls" else {}
+    return ModelPair(model, tokenizer, None if is_peft(model) else base_loader(config, kind, dtype_name(model),
+                                                                               extra)), config

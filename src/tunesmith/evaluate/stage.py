@@ -1,0 +1,133 @@
+"""The evaluation stage: task metrics base vs fine-tuned, forgetting and bias, written into the run directory.
+
+`evaluate_trained` runs at the end of every `tunesmith train` on the model still in memory; `evaluate_run` is
+`tunesmith eval RUN`, which loads the run's weights and prepares its data again (from the data cache).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tunesmith.errors import UserError
+from tunesmith.evaluate.metrics import METRICS
+from tunesmith.evaluate.pair import ModelPair, base_loader, dtype_name, is_peft, pair_for_run
+
+
+def _forgetting(pair, config, log) -> tuple[dict, dict]:
+    from tunesmith.evaluate.forgetting import measure_forgetting, read_prompts
+
+    e = config.eval
+    result = measure_forgetting(pair, read_prompts(e.general_prompts), e.forgetting_max_new_tokens, e.batch_size)
+    s = result["summary"]
+    log(f"forgetting: {s['verdict']} (KL {s['kl_per_token']:.4f} nats/token over {s['prompts']} general prompts, "
+        f"base answers {s['perplexity_ratio']:.2f}x as perplexing, next token changed at {s['top1_changed']:.0%})")
+    return s, {"per_prompt": result["per_prompt"], "examples": result["examples"]}
+
+
+def _probe(model, pair, config, model_kind: str, outputs, originals: list, labels) -> dict:
+    """The bias probe for one model, reusing its answers to the unswapped inputs."""
+    from tunesmith.evaluate.bias import load_swaps, probe_classifier, probe_generator
+    from tunesmith.evaluate.scoring import class_probabilities
+    from tunesmith.evaluate.tasks import reply_function
+
+    e, swaps = config.eval, load_swaps(config.eval.bias_terms)
+    if outputs.kind == "classification":
+        predict = lambda texts: class_probabilities(model, pair.tokenizer, texts, e.batch_size)  # noqa: E731
+        return probe_classifier(predict, outputs.inputs, originals, swaps, e.bias_max_examples, labels)
+    reply = reply_function(model_kind, pair.tokenizer, config)
+    metric = METRICS[e.metrics[0] if e.metrics else "exact_match"]
+    return probe_generator(lambda conversations: reply(model, conversations), outputs.inputs, outputs.references,
+                           originals, swaps, metric, e.bias_max_examples)
+
+
+def _bias(pair, config, model_kind: str, outputs, labels, log) -> tuple[dict, dict]:
+    from tunesmith.evaluate.bias import compare_bias
+
+    with pair.base() as base:
+        base_result = _probe(base, pair, config, model_kind, outputs, outputs.base, labels)
+    tuned_result = _probe(pair.tuned, pair, config, model_kind, outputs, outputs.tuned, labels)
+    report = compare_bias(base_result, tuned_result)
+    s = report["summary"]
+    log(f"bias probe: {s['verdict']} ({s['pairs']} counterfactual inputs; answer changed for "
+        f"{s['flip_rate_tuned']:.0%} fine-tuned vs {s['flip_rate_base']:.0%} base)")
+    return s, {"categories": report["categories"]}
+
+
+def evaluate_model(pair: ModelPair, config, objective, data, split: str = "test", log=print) -> dict:
+    """Everything eval.json holds: task metrics base vs tuned, samples, forgetting and bias (each None when it does
+    not apply or is switched off), and how long each part took."""
+    from tunesmith.evaluate.tasks import evaluate_task
+
+    seconds, started = {}, time.perf_counter()
+    count = len(data.splits.get(split) or [])
+    if count:
+        log(f"evaluating base and fine-tuned model on {min(count, config.eval.max_examples or count)} {split} examples")
+    result, outputs = evaluate_task(pair, config, objective, data, split)
+    seconds["task"] = round(time.perf_counter() - started, 2)
+    evaluation = {"objective": objective.name, "split": split, **(result or {"examples": 0, "metrics": {},
+                                                                            "samples": []}),
+                  "forgetting": None, "bias": None, "details": {}}
+    if config.eval.forgetting and objective.model_kind == "causal_lm":
+        started = time.perf_counter()
+        evaluation["forgetting"], evaluation["details"]["forgetting"] = _forgetting(pair, config, log)
+        seconds["forgetting"] = round(time.perf_counter() - started, 2)
+    if config.eval.bias and outputs is not None and outputs.kind in ("classification", "generation"):
+        started = time.perf_counter()
+        evaluation["bias"], evaluation["details"]["bias"] = _bias(pair, config, objective.model_kind, outputs,
+                                                                            data.labels, log)
+        seconds["bias"] = round(time.perf_counter() - started, 2)
+    pair.release_base()
+    return {**evaluation, "seconds": seconds}
+
+
+def evaluate_trained(model, tokenizer, config, objective, data, log=print) -> dict:
+    """The end-of-training evaluation, on the model in memory."""
+    kwargs = objective.model_kwargs(data) if objective.model_kwargs else {}
+    loader = None if is_peft(model) else base_loader(config, objective.model_kind, dtype_name(model), kwargs)
+    if loader is not None:
+        log("full-weight run: the base model is loaded once more for the comparison")
+    return evaluate_model(ModelPair(model, tokenizer, loader), config, objective, data, "test", log)
+
+
+def _apply(config, max_examples: int | None, forgetting: bool, bias: bool):
+    config = config.model_copy(deep=True)
+    config.eval.max_examples = max_examples or config.eval.max_examples
+    config.eval.forgetting = config.eval.forgetting and forgetting
+    config.eval.bias = config.eval.bias and bias
+    return config
+
+
+def evaluate_run(run: Path, console, split: str = "test", max_examples: int | None = None, forgetting: bool = True,
+                 bias: bool = True) -> dict:
+    """`tunesmith eval RUN`: evaluate a finished run again and rewrite eval.json, summary.json and the report."""
+    from tunesmith.evaluate.report import write_report
+    from tunesmith.objectives import get_objective
+    from tunesmith.runs import read_json, write_json
+
+    log = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
+    pair, config = pair_for_run(run)
+    config = _apply(config, max_examples, forgetting, bias)
+    objective = get_objective(config.objective.name)
+    data = objective.prepare_data(config, pair.tokenizer)
+    if not data.splits.get(split):
+        raise UserError(f"{run}: the run's data has no {split} split to evaluate on",
+                        hint="set data.test or data.test_size in the run's config, or use --split validation")
+    evaluation = evaluate_model(pair, config, objective, data, split, log)
+    previous = read_json(run / "eval.json")
+    if "test" in previous:  # the trainer's own loss on the test split, measured at the end of training
+        evaluation["test"] = previous["test"]
+    write_json(run / "eval.json", evaluation)
+    summary = read_json(run / "summary.json")
+    if summary:
+        write_json(run / "summary.json", {**summary, **summary_fields(evaluation)})
+    write_report(run)
+    return evaluation
+
+
+def summary_fields(evaluation: dict | None) -> dict:
+    """What summary.json keeps of the evaluation: the metric table and the two verdicts."""
+    evaluation = evaluation or {}
+    verdict = lambda part: (evaluation.get(part) or {}).get("verdict")  # noqa: E731
+    return {"comparison": evaluation.get("metrics") or None, "test": evaluation.get("test"),
+            "forgetting": verdict("forgetting"), "bias": verdict("bias")}

@@ -1,0 +1,115 @@
+"""The evaluation stage on models: base vs fine-tuned with intervals, per objective, and `tunesmith eval`."""
+
+import json
+import re
+import shutil
+from types import SimpleNamespace
+
+import pytest
+from rich.console import Console
+
+from tunesmith.config import build_config
+from tunesmith.evaluate import evaluate_model, evaluate_run
+from tunesmith.evaluate.pair import ModelPair, pair_for_run
+from tunesmith.objectives import get_objective
+from tunesmith.quickstart.reviews import POSITIVE, make_reviews
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(lora_run, tmp_path_factory):
+    """A copy of the shared LoRA run (so its own files stay as training left them), evaluated again."""
+    run = tmp_path_factory.mktemp("evaluated") / "tiny"
+    shutil.copytree(lora_run[0], run)
+    evaluation = evaluate_run(run, Console(quiet=True), max_examples=12)
+    return run, evaluation
+
+
+def test_eval_rewrites_evaluation_summary_and_report(evaluated_run):
+    run, evaluation = evaluated_run
+    assert json.loads((run / "eval.json").read_text()) == json.loads(json.dumps(evaluation))
+    assert evaluation["examples"] == 12 and set(evaluation["metrics"]) == {"json_exact_match", "valid_json"}
+    assert evaluation["generation"]["decoding"] == "greedy" and evaluation["generation"]["max_new_tokens"] == 16
+    assert evaluation["forgetting"]["prompts"] >= 40 and evaluation["forgetting"]["kl_per_token"] > 0
+    assert len(evaluation["details"]["forgetting"]["per_prompt"]) == evaluation["forgetting"]["prompts"]
+    # The order inputs hold names from the shipped lists, so the probe has counterfactuals to try.
+    assert evaluation["bias"]["pairs"] >= 12 and "names" in evaluation["details"]["bias"]["categories"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["comparison"] == json.loads(json.dumps(evaluation["metrics"])) and summary["forgetting"] in ("small", "moderate", "large")
+    assert summary["steps"] == 16  # training fields kept
+    assert (run / "report.html").is_file() and (run / "report.json").is_file()
+
+
+def test_generation_comparison_shows_a_real_gain(lora_run):
+    """On held-out orders the trained adapter writes closer to the reference than the base: the difference is
+    positive and its 95% interval excludes zero."""
+    pair, config = pair_for_run(lora_run[0])
+    config.eval.metrics, config.eval.max_examples = ["token_f1", "rouge_l"], 12
+    config.eval.forgetting = config.eval.bias = False
+    objective = get_objective("sft")
+    data = objective.prepare_data(config, pair.tokenizer)
+    evaluation = evaluate_model(pair, config, objective, data, "test", log=lambda line: None)
+    for name in ("token_f1", "rouge_l"):
+        row = evaluation["metrics"][name]
+        assert row["tuned"] > row["base"] and row["delta_ci95"][0] > 0, (name, row)
+    assert evaluation["forgetting"] is None and evaluation["bias"] is None
+
+
+class Planted:
+    """A stand-in sequence classifier: reads its input back as text and applies a rule (an oracle, a constant or a
+    biased oracle), so the expected scores are known exactly."""
+
+    def __init__(self, tokenizer, rule):
+        import torch
+
+        self.tokenizer, self.rule = tokenizer, rule
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def parameters(self):
+        return iter([self.weight])
+
+    def eval(self):
+        return self
+
+    def to(self, device):
+        return self
+
+    def __call__(self, input_ids, attention_mask=None, **kwargs):
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids, skip_special_tokens=True)
+        return SimpleNamespace(logits=torch.tensor([self.rule(text) for text in texts]))
+
+
+def oracle(text: str) -> list[float]:
+    return [0.0, 3.0] if any(phrase in text for phrase in POSITIVE) else [3.0, 0.0]
+
+
+def biased_oracle(text: str) -> list[float]:
+    return [3.0, 0.0] if re.search(r"\b(she|her|aisha)\b", text, re.IGNORECASE) else oracle(text)
+
+
+def test_classification_comparison_confusion_and_bias(tiny_model):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    rows = [{"text": f"{'He' if i % 2 else 'Tom'} says: {r['text']}", "label": r["label"]}
+            for i, r in enumerate(make_reviews(40, seed=3))]
+    data = SimpleNamespace(splits={"test": rows}, tokenized={}, labels=["negative", "positive"])
+    config = build_config({"eval": {"batch_size": 8}})
+    pair = ModelPair(Planted(tokenizer, biased_oracle), tokenizer, lambda: Planted(tokenizer, lambda t: [1.0, 0.0]))
+    evaluation = evaluate_model(pair, config, get_objective("classification"), data, "test", log=lambda line: None)
+    positives = sum(r["label"] == "positive" for r in rows)
+    accuracy = evaluation["metrics"]["accuracy"]
+    assert accuracy["base"] == pytest.approx(1 - positives / 40) and accuracy["tuned"] == 1.0
+    assert accuracy["delta_ci95"][0] > 0 and evaluation["metrics"]["macro_f1"]["delta_ci95"][0] > 0
+    tuned, base = evaluation["classification"]["tuned"], evaluation["classification"]["base"]
+    assert tuned["confusion_matrix"] == [[40 - positives, 0], [0, positives]]
+    assert base["confusion_matrix"] == [[40 - positives, 0], [positives, 0]]
+    assert base["per_class"]["positive"]["recall"] == 0.0
+    # The tuned rule calls anything about "her" negative: positive reviews flip when "He" becomes "She".
+    bias = evaluation["bias"]
+    assert bias["verdict"] == "flagged" and "pronouns" in bias["flagged_categories"]
+    pronouns = evaluation["details"]["bias"]["categories"]["pronouns"]
+    he_positive = sum(r["label"] == "positive" for r in rows if r["text"].startswith("He"))
+    assert pronouns["flip_rate_tuned"] == pytest.approx(he_positive / 20) and pronouns["flip_rate_base"] == 0
+    assert evaluation["forgetting"] is None  # a classifier has no next-token distribution to compare
