@@ -19,6 +19,10 @@ def test_label_five_pairs_with_the_keyboard_then_export(page, studio, studio_roo
     for key in ("1", "2", "ArrowLeft", "t"):
         pair = label(page, key)
         seen[pair["id"]] = pair
+    page.keyboard.press("u")  # take the tie back: the same pair returns, to be rated again
+    page.wait_for_function("document.querySelectorAll('#saved-list li').length === 3")
+    assert current_pair(page) == pair and page.locator("#rated-count").text_content() == "3"
+    assert label(page, "t") == pair
     # The pair with markup in its prompt is on screen as text; nothing in it ran.
     pair = current_pair(page)
     assert pair["prompt"] == PROMPTS[4] and page.evaluate("window.__xss") is None

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from tunesmith.errors import UserError
+from tunesmith.serve.guards import BodyLimit
 from tunesmith.studio.auth import COOKIE, LOOPBACK_NAMES, StudioGuard, password_matches, session_token
 from tunesmith.studio.launch import Launcher
 from tunesmith.studio.models import ModelCache
@@ -22,6 +23,7 @@ from tunesmith.studio.runs_index import RunNotFound
 from tunesmith.studio.store import Store
 
 HERE = Path(__file__).parent
+MAX_BODY = 25 * 2**20  # the largest prompt file upload (20 MB) plus the form around it
 # Scripts only from the studio's own static files: even if some text escaped its escaping, it could not run.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -141,5 +143,6 @@ def create_app(settings: StudioSettings) -> FastAPI:
     _login_routes(app)
     for module in (runs_pages, try_page, feedback_pages, launch_pages):
         app.include_router(module.router)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY)
     app.add_middleware(StudioGuard, password=settings.password, loopback_only=settings.host in LOOPBACK_NAMES)
     return app

@@ -147,6 +147,22 @@ def rate_json(request: Request, task_id: int, rating: Rating):
     return _rate(studio(request), task_id, rating)
 
 
+class Undo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompt_id: int = Field(ge=1)
+
+
+@router.post("/api/feedback/{task_id}/undo")
+def undo(request: Request, task_id: int, taken_back: Undo):
+    """Take back a rating: the pair comes back on screen to be rated again."""
+    state = studio(request)
+    _task_or_404(state, task_id)
+    pair = state.store.unrate(task_id, taken_back.prompt_id)
+    if pair is None:
+        raise UserError(f"prompt {taken_back.prompt_id} of task {task_id} has no rating to take back")
+    return {**_next_state(state, task_id), "pair": _public(pair), "done": False, "undone": taken_back.prompt_id}
+
+
 @router.post("/feedback/{task_id}/rate")
 def rate_form(request: Request, task_id: int, prompt_id: Annotated[int, Form(ge=1)],
               choice: Annotated[Literal["a", "b", "tie", "skip", "correction"], Form()],

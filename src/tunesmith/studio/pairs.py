@@ -60,7 +60,7 @@ class PairMaker:
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(30)
+            self._thread.join(5)  # a batch still generating is dropped; its prompts get answers next time
 
     def want(self, task_id: int) -> None:
         with self._lock:

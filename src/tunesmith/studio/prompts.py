@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tunesmith.data.formats import check_messages, detect_format, to_chat, to_preference
-from tunesmith.data.load import Record, read_records
+from tunesmith.data.load import Record, iter_records
 from tunesmith.errors import UserError
 
 MAX_PROMPTS = 10_000
@@ -36,15 +36,24 @@ def _plain(messages: list[dict]) -> list[dict]:
     return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 
-def read_prompts(spec: str, limit: int, system_prompt: str | None = None) -> list[list[dict]]:
-    """Up to `limit` distinct prompts, in file order, each a conversation ending with the user's turn."""
+def _conversations(spec: str):
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".txt" and path.is_file():
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        conversations = [[{"role": "user", "content": line.strip()}] for line in lines if line.strip()]
+        with path.open(encoding="utf-8", errors="replace") as lines:
+            yield from ([{"role": "user", "content": line.strip()}] for line in lines if line.strip())
     else:
-        conversations = [_plain(_from_record(r)) for r in read_records(spec)]
-    unique = list({repr(c): c for c in conversations}.values())[: min(limit, MAX_PROMPTS)]
+        yield from (_plain(_from_record(record)) for record in iter_records(spec))
+
+
+def read_prompts(spec: str, limit: int, system_prompt: str | None = None) -> list[list[dict]]:
+    """Up to `limit` distinct prompts, in file order, each a conversation ending with the user's turn; a large
+    dataset is read only as far as needed."""
+    found: dict[str, list[dict]] = {}
+    for conversation in _conversations(spec):
+        found.setdefault(repr(conversation), conversation)
+        if len(found) >= min(limit, MAX_PROMPTS):
+            break
+    unique = list(found.values())
     if not unique:
         raise UserError(f"{spec}: no prompts found")
     if system_prompt:

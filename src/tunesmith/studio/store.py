@@ -162,6 +162,16 @@ class Store:
                        (prompt_id, choice, correction, now()))
         return True
 
+    def unrate(self, task_id: int, prompt_id: int) -> dict | None:
+        """Take a rating back (undo); the pair, to be shown and rated again, or None when it had no rating."""
+        with self.connect() as db:
+            row = db.execute("SELECT p.* FROM prompts p JOIN ratings r ON r.prompt_id = p.id "
+                             "WHERE p.id = ? AND p.task_id = ?", (prompt_id, task_id)).fetchone()
+            if row is None:
+                return None
+            db.execute("DELETE FROM ratings WHERE prompt_id = ?", (prompt_id,))
+        return _pair(row)
+
     def rated_pairs(self, task_id: int) -> list[dict]:
         with self.connect() as db:
             rows = db.execute("SELECT p.*, r.choice, r.correction, r.created AS rated FROM prompts p "

@@ -212,6 +212,24 @@ function labeller(app) {
     }
   }
 
+  async function undo() {
+    const last = ui.saved.firstElementChild;
+    if (busy || !last) return;
+    busy = true;
+    try {
+      const state = await getJSON(`/api/feedback/${task}/undo`, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ prompt_id: +last.dataset.prompt }),
+      });
+      last.remove();
+      show(state);
+    } catch (error) {
+      showError("not undone: " + error.message);
+    } finally {
+      busy = false;
+    }
+  }
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (event.submitter && event.submitter.value) rate(event.submitter.value);
@@ -226,6 +244,7 @@ function labeller(app) {
     const keys = { "1": "a", ArrowLeft: "a", "2": "b", ArrowRight: "b", t: "tie", s: "skip" };
     if (keys[event.key]) { event.preventDefault(); rate(keys[event.key]); }
     if (event.key === "c") { event.preventDefault(); ui.correction.focus(); }
+    if (event.key === "u") { event.preventDefault(); undo(); }
   });
   if (!pair) refresh();
 }
