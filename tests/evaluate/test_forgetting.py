@@ -1,6 +1,7 @@
 """The forgetting check: exactly zero for an unchanged model, and more drift after training harder."""
 
 import json
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -57,11 +58,15 @@ def test_base_loader_reproduces_the_starting_model(tiny_model, tiny_config):
         assert torch.equal(model(**batch).logits, loaded(**batch).logits)
 
 
-def forgetting_after_training(config, learning_rate: float, name: str) -> dict:
+def forgetting_after_training(config, learning_rate: float, name: str, rank: int = 8) -> dict:
     from tunesmith.training import train
 
     config = config.model_copy(deep=True)
+    prompts = Path(config.output.dir).parent / "prompts.txt"
+    prompts.write_text("\n".join(read_prompts()[:16]))  # a third of the shipped set keeps the test quick
+    config.eval.general_prompts = str(prompts)
     config.training.learning_rate, config.training.max_steps = learning_rate, 8
+    config.method.r, config.method.alpha = rank, 2 * rank  # the same LoRA scale (alpha / r) at every rank
     config.eval.max_examples, config.eval.max_new_tokens, config.eval.bias = 2, 8, False
     config.eval.forgetting_max_new_tokens = 16
     config.output.name = name
@@ -71,9 +76,11 @@ def forgetting_after_training(config, learning_rate: float, name: str) -> dict:
     return evaluation["forgetting"]
 
 
-def test_drift_grows_with_the_learning_rate(tiny_config):
+def test_drift_grows_with_the_learning_rate_and_shrinks_with_a_smaller_rank(tiny_config):
     gentle = forgetting_after_training(tiny_config, 1e-3, "gentle")
     hard = forgetting_after_training(tiny_config, 1e-2, "hard")
     assert 0 < gentle["kl_per_token"] < hard["kl_per_token"]
     assert 1 < gentle["perplexity_ratio"] < hard["perplexity_ratio"]
     assert gentle["top1_changed"] < hard["top1_changed"]
+    low_rank = forgetting_after_training(tiny_config, 1e-2, "hard-r2", rank=2)
+    assert 0 < low_rank["kl_per_token"] < hard["kl_per_token"]

@@ -5,10 +5,9 @@ import shutil
 import sys
 
 import pytest
-from rich.console import Console
 
 from tunesmith.cli import STATE, main
-from tunesmith.evaluate import evaluate_run, write_report
+from tunesmith.evaluate import write_report
 from tunesmith.evaluate.compare_runs import compare_runs
 
 SECTIONS = ("Did fine-tuning help, and what did it cost?", "Task metrics: base vs fine-tuned", "Samples side by side",
@@ -16,14 +15,11 @@ SECTIONS = ("Did fine-tuning help, and what did it cost?", "Task metrics: base v
 
 
 @pytest.fixture(scope="module")
-def two_runs(lora_run, tmp_path_factory):
-    """Two copies of the shared run, the second re-evaluated on more examples, so they differ."""
-    folder = tmp_path_factory.mktemp("report")
-    first, second = folder / "first", folder / "second"
+def two_runs(lora_run, evaluated_run, tmp_path_factory):
+    """A plain copy of the shared run and the copy evaluated again on more examples, so they differ."""
+    first = tmp_path_factory.mktemp("report") / "first"
     shutil.copytree(lora_run[0], first)
-    shutil.copytree(lora_run[0], second)
-    evaluate_run(second, Console(quiet=True), max_examples=8)
-    return first, second
+    return first, evaluated_run[0]
 
 
 def test_training_ends_with_a_report(lora_run):

@@ -2,26 +2,15 @@
 
 import json
 import re
-import shutil
 from types import SimpleNamespace
 
 import pytest
-from rich.console import Console
 
 from tunesmith.config import build_config
-from tunesmith.evaluate import evaluate_model, evaluate_run
+from tunesmith.evaluate import evaluate_model
 from tunesmith.evaluate.pair import ModelPair, pair_for_run
 from tunesmith.objectives import get_objective
 from tunesmith.quickstart.reviews import POSITIVE, make_reviews
-
-
-@pytest.fixture(scope="module")
-def evaluated_run(lora_run, tmp_path_factory):
-    """A copy of the shared LoRA run (so its own files stay as training left them), evaluated again."""
-    run = tmp_path_factory.mktemp("evaluated") / "tiny"
-    shutil.copytree(lora_run[0], run)
-    evaluation = evaluate_run(run, Console(quiet=True), max_examples=12)
-    return run, evaluation
 
 
 def test_eval_rewrites_evaluation_summary_and_report(evaluated_run):

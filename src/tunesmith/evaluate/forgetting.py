@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tunesmith.data.tokenize import IGNORE, render
 from tunesmith.errors import UserError
-from tunesmith.evaluate.scoring import greedy_continuations, labelled_logprobs
+from tunesmith.evaluate.scoring import batches, greedy_continuations, labelled_logprobs, vocab_size
 
 PROMPTS_FILE = Path(__file__).parent / "probes" / "general_prompts.txt"
 MAX_PROMPT_TOKENS = 256
@@ -56,8 +56,7 @@ def drift(pair, prompts: list[list[int]], answers: list[list[int]], batch_size: 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     rows = [{"input_ids": p + a, "labels": [IGNORE] * len(p) + a} for p, a in zip(prompts, answers)]
     scores = []
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start : start + batch_size]
+    for batch in batches(rows, batch_size, vocab_size(pair.tuned)):
         with pair.base() as base:
             base_out = labelled_logprobs(base, batch, pad)
         for (lp_base, targets), (lp_tuned, _) in zip(base_out, labelled_logprobs(pair.tuned, batch, pad)):

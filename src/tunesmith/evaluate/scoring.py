@@ -27,6 +27,28 @@ def _padded(rows: list[dict], pad_id: int, side: str = "right"):
     return ids, mask, labels
 
 
+# Most float32 logits one forward pass may hold (2**27 = 512 MB): a model returns logits for every position, so a
+# batch of long rows with a large vocabulary would otherwise take gigabytes.
+LOGIT_BUDGET = 2**27
+
+
+def batches(rows: list[dict], batch_size: int, vocab_size: int) -> list[list[dict]]:
+    """Consecutive batches of at most batch_size rows whose padded logits fit LOGIT_BUDGET (one row at least)."""
+    out, current, longest = [], [], 0
+    for row in rows:
+        width = max(longest, len(row["input_ids"]))
+        if current and (len(current) == batch_size or (len(current) + 1) * width * vocab_size > LOGIT_BUDGET):
+            out.append(current)
+            current, width = [], len(row["input_ids"])
+        current.append(row)
+        longest = width
+    return out + ([current] if current else [])
+
+
+def vocab_size(model) -> int:
+    return model.get_output_embeddings().weight.shape[0]
+
+
 def labelled_logprobs(model, rows: list[dict], pad_id: int) -> list[tuple]:
     """For one batch of causal-LM rows: per row, (log-probabilities over the vocabulary at each position that predicts
     a labelled token [n, vocab], those tokens [n]). Float32 whatever the model's dtype, so sums stay exact enough."""
@@ -37,6 +59,7 @@ def labelled_logprobs(model, rows: list[dict], pad_id: int) -> list[tuple]:
     device = device_of(model)
     with torch.inference_mode():
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+    logits = logits[:, -ids.shape[1] :]  # prompt tuning puts its virtual tokens' logits first
     out = []
     for i in range(len(rows)):
         targets = labels[i, 1:].to(device)
@@ -48,8 +71,8 @@ def labelled_logprobs(model, rows: list[dict], pad_id: int) -> list[tuple]:
 def label_nll(model, rows: list[dict], pad_id: int, batch_size: int = 8) -> list[tuple[float, int]]:
     """(summed negative log-likelihood, labelled tokens) per row; perplexity = exp(sum nll / sum tokens)."""
     scores = []
-    for start in range(0, len(rows), batch_size):
-        for logprobs, targets in labelled_logprobs(model, rows[start : start + batch_size], pad_id):
+    for batch in batches(rows, batch_size, vocab_size(model)):
+        for logprobs, targets in labelled_logprobs(model, batch, pad_id):
             picked = logprobs.gather(1, targets[:, None]).squeeze(1)
             scores.append((float(-picked.sum()), int(targets.numel())))
     return scores
