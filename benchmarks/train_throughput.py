@@ -59,13 +59,17 @@ def matmul_gflops(seconds: float = 1.5, size: int = 2048) -> float:
     """fp32 matrix-multiply rate of this process right now, the denominator of MFU."""
     import torch
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # the machine's rate, whatever threads training uses
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b
     done, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         a @ b
         done += 1
-    return 2 * size**3 * done / (time.perf_counter() - started) / 1e9
+    rate = 2 * size**3 * done / (time.perf_counter() - started) / 1e9
+    torch.set_num_threads(threads)
+    return rate
 
 
 def peak_rss_mb() -> float:
@@ -96,14 +100,17 @@ def stopwatch_callback(warmup: int, steps: int):
         def on_step_end(self, args, state, control, **kwargs):
             self.marks[state.global_step] = (time.perf_counter(), len(self.tokens))
             if state.global_step >= warmup + steps:
+                import torch
+
                 self.peak_rss_mb = peak_rss_mb()
+                self.threads = torch.get_num_threads()
                 control.should_training_stop = True
 
         def result(self) -> dict:
             (t0, i0), (t1, i1) = self.marks[warmup], self.marks[warmup + steps]
             tokens = sum(self.tokens[i0:i1])
             return {"tokens": tokens, "seconds": round(t1 - t0, 2), "tokens_per_s": tokens / (t1 - t0),
-                    "peak_rss_mb": round(self.peak_rss_mb), "parameters": self.parameters}
+                    "peak_rss_mb": round(self.peak_rss_mb), "parameters": self.parameters, "threads": self.threads}
 
     return Stopwatch()
 
@@ -131,9 +138,13 @@ def build_tiny_model(folder: Path) -> Path:
     return folder
 
 
-def run_baseline(model_path: str, rows: list[dict], full: bool, warmup: int, steps: int, out: Path) -> dict:
+def run_baseline(model_path: str, rows: list[dict], full: bool, warmup: int, steps: int, out: Path,
+                 threads: int | None) -> dict:
     """TRL SFTTrainer + PEFT LoRA as its documentation shows it, with bf16 off."""
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -154,7 +165,8 @@ def run_baseline(model_path: str, rows: list[dict], full: bool, warmup: int, ste
     return stopwatch.result()
 
 
-def run_tunesmith(model_path: str, rows: list[dict], full: bool, warmup: int, steps: int, out: Path) -> dict:
+def run_tunesmith(model_path: str, rows: list[dict], full: bool, warmup: int, steps: int, out: Path,
+                  threads: int | None) -> dict:
     """`tunesmith train` with the same settings, through its public train() entry point."""
     from rich.console import Console
 
@@ -168,7 +180,7 @@ def run_tunesmith(model_path: str, rows: list[dict], full: bool, warmup: int, st
         "data": {"train": str(data), "validation_size": 0.0, "max_length": MAX_LENGTH, "cache": False},
         "method": {"name": "full"} if full else {"name": "lora", **LORA},
         "training": {"batch_size": BATCH, "learning_rate": LEARNING_RATE, "max_steps": warmup + steps,
-                     "save_steps": 10_000, "logging_steps": 1},
+                     "save_steps": 10_000, "logging_steps": 1, "threads": threads},
         "eval": {"compare_with_base": False},
         "output": {"dir": str(out / "runs"), "name": "bench"},
     })
@@ -177,21 +189,24 @@ def run_tunesmith(model_path: str, rows: list[dict], full: bool, warmup: int, st
     return stopwatch.result()
 
 
-def run_phase(side: str, model_path: str, full: bool, warmup: int, steps: int, examples: int) -> dict:
+def run_phase(side: str, model_path: str, full: bool, warmup: int, steps: int, threads: int | None) -> dict:
     """One side's measurement, in this (fresh) process."""
+    load = os.getloadavg()[0]
     rate_before = matmul_gflops()
     with tempfile.TemporaryDirectory() as tmp:
         runner = run_baseline if side == "baseline" else run_tunesmith
-        result = runner(model_path, make_conversations(examples), full, warmup, steps, Path(tmp))
+        rows = make_conversations(BATCH * (warmup + steps + 2))
+        result = runner(model_path, rows, full, warmup, steps, Path(tmp), threads)
     rate = (rate_before + matmul_gflops()) / 2
     flops_per_token = (6 if full else 4) * result["parameters"]
-    return {"side": side, **result, "matmul_gflops": round(rate, 1),
+    return {"side": side, **result, "matmul_gflops": round(rate, 1), "load_at_start": load,
             "mfu": result["tokens_per_s"] * flops_per_token / (rate * 1e9)}
 
 
 def spawn_phase(side: str, model_path: str, args) -> dict:
     command = [sys.executable, __file__, "--phase", side, "--model", model_path, "--warmup", str(args.warmup),
-               "--steps", str(args.steps)] + (["--full"] if args.full else [])
+               "--steps", str(args.steps)] + (["--full"] if args.full else []) + (
+                   ["--threads", str(args.threads)] if args.threads else [])
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{side} phase failed:\n{done.stderr[-4000:]}")
@@ -216,14 +231,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="steps before the clock starts")
     parser.add_argument("--steps", type=int, default=6, help="timed steps per phase")
     parser.add_argument("--rounds", type=int, default=2, help="baseline+tunesmith pairs, alternating the order")
+    parser.add_argument("--threads", type=int, help="fix both sides' torch threads (default: each side's own choice)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--phase", choices=["baseline", "tunesmith"], help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.phase:
-        examples = BATCH * (args.warmup + args.steps + 2)
-        print(json.dumps(run_phase(args.phase, args.model, args.full, args.warmup, args.steps, examples)))
+        print(json.dumps(run_phase(args.phase, args.model, args.full, args.warmup, args.steps, args.threads)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         if args.tiny:
@@ -242,7 +257,8 @@ def main() -> None:
                 p = phases[-1]
                 print(f"{side:9s} {p['tokens_per_s']:8.1f} tok/s  MFU {100 * p['mfu']:5.1f}%  "
                       f"matmul {p['matmul_gflops']:6.1f} GFLOP/s  peak RSS {p['peak_rss_mb']:6d} MB  "
-                      f"({p['tokens']} tokens in {p['seconds']} s)", flush=True)
+                      f"{p['threads']} threads  load {p['load_at_start']:.1f}  ({p['tokens']} tokens in {p['seconds']} s)",
+                      flush=True)
         summary = summarise(phases)
         print(f"ratio tunesmith/baseline: {summary['ratio']:.2f}x tokens/s, {summary['memory_ratio']:.2f}x peak RSS; "
               f"load after: {os.getloadavg()[0]:.2f}")

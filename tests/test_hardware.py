@@ -29,3 +29,38 @@ def test_detect_on_this_machine():
     hardware = detect(threads=1)
     assert hardware.device in ("cpu", "cuda", "mps") and hardware.threads == 1
     assert hardware.total_memory_gb > 0 and "device" in hardware.describe()
+
+
+def test_threads_follow_the_cores_other_processes_leave_free(monkeypatch):
+    from tunesmith import hardware
+    from tunesmith.hardware import CpuSample, threads_for_free_cores
+
+    monkeypatch.setattr(hardware, "usable_cores", lambda: 4)
+    start = CpuSample(busy=100.0, own=10.0, at=0.0)
+    # over 10 s: 25 busy core-seconds, 4 of them ours -> others kept 2.1 cores busy -> 2 free
+    assert threads_for_free_cores(start, CpuSample(125.0, 14.0, 10.0)) == 2
+    assert threads_for_free_cores(start, CpuSample(104.0, 14.0, 10.0)) == 4  # only we were busy
+    assert threads_for_free_cores(start, CpuSample(150.0, 10.0, 10.0)) == 1  # never fewer than one
+    assert hardware.sample_cpu() is None or hardware.sample_cpu().busy > 0
+
+
+def test_launched_processes_share_the_cores(monkeypatch):
+    import torch
+
+    from tunesmith import hardware
+
+    monkeypatch.setattr(hardware, "usable_cores", lambda: 4)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    threads = torch.get_num_threads()
+    try:
+        assert hardware.detect().threads == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_allocator_is_tuned_on_glibc():
+    import platform
+
+    from tunesmith.hardware import tune_cpu_allocator
+
+    assert tune_cpu_allocator() == (platform.libc_ver()[0] == "glibc")

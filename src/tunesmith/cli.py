@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -36,12 +37,21 @@ def train(
     config: ConfigPath = None,
     overrides: Overrides = [],  # noqa: B006 (typer reads the default)
     resume: Annotated[Optional[Path], typer.Option(help="continue an interrupted run directory")] = None,
+    nproc: Annotated[Optional[int], typer.Option(min=1, help="data-parallel processes (accelerate launch)")] = None,
+    accelerate_config: Annotated[Optional[Path], typer.Option(
+        help="accelerate config for the processes: DDP, FSDP or DeepSpeed (see examples/accelerate/)")] = None,
 ) -> None:
     """Fine-tune a model as the config says; Ctrl-C saves a checkpoint that --resume continues."""
     from tunesmith.config import load_config
     from tunesmith.training import resume_run
     from tunesmith.training import train as run_training
 
+    if (nproc or 1) > 1 or accelerate_config is not None:
+        from tunesmith.training.distributed import launch
+
+        same = [str(config)] if config is not None else []
+        same += [f"--set={o}" for o in overrides] + (["--resume", str(resume)] if resume is not None else [])
+        raise typer.Exit(launch(same, nproc, accelerate_config))
     console = _console()
     if resume is not None:
         if config is not None or overrides:
@@ -49,7 +59,8 @@ def train(
         run = resume_run(resume, console)
     else:
         run = run_training(load_config(config, overrides), console)
-    console.print(f"run directory: {run}")
+    if os.environ.get("RANK", "0") == "0":  # under a launcher, the main process speaks for all
+        console.print(f"run directory: {run}")
 
 
 @app.command()

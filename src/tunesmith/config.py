@@ -107,6 +107,7 @@ class TrainingConfig(Section):
     logging_steps: int = Field(5, gt=0, description="log training loss every N steps")
     save_steps: int = Field(100, gt=0, description="write a resumable checkpoint every N steps")
     save_total_limit: int = Field(2, gt=0, description="checkpoints kept on disk")
+    shuffle: bool = Field(True, description="shuffle the training examples each epoch; false keeps file order")
     group_by_length: bool = Field(True, description="batch examples of similar length to cut padding")
     padding_free: bool = Field(True, description="sft: join each batch into one row with attention kept inside each "
                                "example and score only labelled positions; false = padded batches (TRL SFTTrainer)")

@@ -147,7 +147,8 @@ def detect(requested_dtype: str = "auto", requested_device: str = "auto", thread
         detail = f"CPU {capability}"
         total_gb, avail_gb = memory_gb()
     dtype = choose_dtype(device, requested_dtype, gpu_bf16=gpu_bf16, cpu_capability=capability)
-    n_threads = threads or usable_cores()
+    # Processes launched side by side (accelerate, torchrun) share the cores rather than each taking all of them.
+    n_threads = threads or max(1, usable_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     torch.set_num_threads(n_threads)
     if device == "cpu":
         tune_cpu_allocator()

@@ -55,7 +55,9 @@ def trainer_args(config: RunConfig, hardware, run: Path, has_validation: bool) -
         save_strategy="steps",
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
-        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        # file order when not shuffling; else similar lengths together (only padded batches gain from it)
+        train_sampling_strategy=("sequential" if not t.shuffle else
+                                 "group_by_length" if t.group_by_length else "random"),
         # TRL turns bf16 and activation checkpointing on by default; on a CPU without native bf16 that made
         # training 13x slower, and checkpointing only pays when memory is short. Decided by hardware.py instead.
         bf16=hardware.dtype == "bfloat16" and hardware.device != "cpu",
@@ -68,6 +70,8 @@ def trainer_args(config: RunConfig, hardware, run: Path, has_validation: bool) -
         # The default hides a NaN/inf step loss behind the running average; the divergence guard must see it.
         logging_nan_inf_filter=False,
         dataloader_num_workers=0,
+        # Every trainable parameter takes part in each forward, so DDP can skip its search for unused ones.
+        ddp_find_unused_parameters=False,
         max_length=config.data.max_length,
     )
     return {**args, **_best_checkpoint_args(config, has_validation)}
@@ -182,17 +186,23 @@ def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) 
     from tunesmith.evaluate import summary_fields, write_report
     from tunesmith.training.callbacks import (DivergenceGuard, EndsRun, MetricsLog, Progress, StopOnInterrupt,
                                              ThreadsFollowFreeCores)
+    from rich.console import Console
+
+    from tunesmith.training.distributed import join_processes, save_gathered, shards_weights
     from tunesmith.training.prepare import prepare_inputs
     from tunesmith.training.verify import verify_reload
 
-    log = RunLog(console)
+    procs = join_processes(config.model.device)  # one process unless launched by accelerate/torchrun
+    log = RunLog(console if procs.is_main else Console(quiet=True))
     threads = ThreadsFollowFreeCores()  # samples the CPU from here, before data and weights load
-    method, objective, hardware, source, tokenizer, data = prepare_inputs(config, log)
+    with procs.main_first():  # the main process fills the data cache (and converts a GGUF) once
+        method, objective, hardware, source, tokenizer, data = prepare_inputs(config, log)
     checkpoint = latest_checkpoint(resume) if resume else None
     if resume and checkpoint is None:
         raise UserError(f"{resume} has no checkpoint to resume from", hint="start a new run instead")
-    run = resume or create_run(config)
-    log.attach(run)
+    run = procs.share((resume or create_run(config)) if procs.is_main else None)
+    if procs.is_main:
+        log.attach(run)
     from transformers import set_seed
 
     set_seed(config.training.seed)  # new heads and adapters are initialised from the run's seed, not from chance
@@ -200,7 +210,8 @@ def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) 
     stopper = StopOnInterrupt()
     guard = DivergenceGuard(config.training.divergence_factor if config.objective.name in CROSS_ENTROPY else None)
     enders = [guard, *(c for c in callbacks if isinstance(c, EndsRun))]
-    callbacks = [MetricsLog(run / "metrics.jsonl"), Progress(console), stopper, guard, *_early_stopping(config),
+    writers = [MetricsLog(run / "metrics.jsonl"), Progress(console)] if procs.is_main else []
+    callbacks = [*writers, stopper, guard, *_early_stopping(config),
                  *callbacks, *([threads] if hardware.device == "cpu" and not config.training.threads else [])]
     has_validation = bool(data.tokenized.get("validation"))
     args = trainer_args(config, hardware, run, has_validation)
@@ -208,6 +219,11 @@ def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) 
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # Progress and MetricsLog show the same values, readably
+    if not procs.is_main:  # the other processes train alongside; the main one records and saves
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        if shards_weights(trainer) and not (stopper.interrupted or any(c.reason for c in enders)):
+            save_gathered(trainer, run, method.artifact)
+        return run
     update_manifest(run, status="running", data_report={**data.data_report, "tokens": data.report},
                     hardware=hardware.describe(),
                     model_kwargs=objective.model_kwargs(data) if objective.model_kwargs else {})
@@ -230,10 +246,14 @@ def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) 
     ended = next((c for c in enders if c.reason), None)
     if ended:
         return _end_early(run, trainer.state.global_step, ended, log)
-    artifact = _save_artifact(model, tokenizer, run, method.artifact)
-    reload_difference = verify_reload(model, tokenizer, run)
-    log(f"saved {method.artifact} to {artifact}; reloaded it: max logit difference {reload_difference:.1e}")
-    comparison = _final_eval(trainer, model, config, data, objective, tokenizer, log)
+    if shards_weights(trainer):  # FSDP/DeepSpeed: no process holds the whole model to check or evaluate
+        artifact, reload_difference, comparison = save_gathered(trainer, run, method.artifact), None, None
+        log(f"saved {method.artifact} to {artifact} (gathered from shards); reload check and evaluation skipped")
+    else:
+        artifact = _save_artifact(model, tokenizer, run, method.artifact)
+        reload_difference = verify_reload(model, tokenizer, run)
+        log(f"saved {method.artifact} to {artifact}; reloaded it: max logit difference {reload_difference:.1e}")
+        comparison = _final_eval(trainer, model, config, data, objective, tokenizer, log)
     if comparison:
         write_json(run / "eval.json", comparison)
     history = [row for row in (trainer.state.log_history or [])]

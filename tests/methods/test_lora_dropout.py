@@ -1,0 +1,42 @@
+"""The LoRA dropout swap keeps nn.Dropout's behaviour: drop rate, scaling, gradient, identity in eval."""
+
+import pytest
+import torch
+from torch import nn
+
+from tunesmith.methods.lora_dropout import MaskDropout, keep_mask, use_mask_dropout
+
+
+def test_mask_keeps_each_element_with_probability_one_minus_p():
+    torch.manual_seed(0)
+    keep = keep_mask(torch.Size([2000, 1000]), round(0.1 * 65536), "cpu").float()
+    assert keep.mean().item() == pytest.approx(0.9, abs=0.002)
+    flat = keep.view(-1)
+    for lag in (1, 2, 3, 4, 5):  # the four 16-bit pieces of one draw are independent, and so are the draws
+        assert abs(torch.corrcoef(torch.stack([flat[:-lag], flat[lag:]]))[0, 1].item()) < 0.005
+
+
+def test_training_output_is_input_scaled_or_zero_and_gradient_follows_the_mask():
+    torch.manual_seed(0)
+    dropout = MaskDropout(0.25).train()
+    x = torch.rand(64, 128) + 1.0
+    x.requires_grad_(True)
+    y = dropout(x)
+    kept = y != 0
+    assert torch.allclose(y[kept], x[kept] / 0.75) and 0.2 < 1 - kept.float().mean().item() < 0.3
+    y.sum().backward()
+    assert torch.allclose(x.grad, kept.float() / 0.75)
+    assert y.mean().item() == pytest.approx(x.mean().item(), rel=0.03)  # unbiased, as nn.Dropout
+
+
+def test_eval_is_identity_and_lora_models_get_the_swap(tiny_model):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    x = torch.randn(3, 4)
+    assert MaskDropout(0.5).eval()(x) is x
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
+                           LoraConfig(r=4, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"))
+    assert use_mask_dropout(model) == 14  # 7 linear layers x 2 decoder layers
+    assert not any(type(m) is nn.Dropout for m in model.modules())
+    assert use_mask_dropout(model) == 0
