@@ -45,7 +45,7 @@ MATRIX = [
     ("dora", "sft", "tiny_model", "chat", 12, 1e-2, {}),
     ("ia3", "sft", "tiny_model", "chat", 12, 5e-2, {}),
     ("prompt_tuning", "sft", "tiny_model", "chat", 16, 3e-1, {}),
-    ("prefix_tuning", "sft", "tiny_model", "chat", 16, 1e-1, {}),
+    ("prefix_tuning", "sft", "tiny_model", "chat", 32, 1e-1, {}),
     ("lora", "causal_lm", "tiny_model", "text", 12, 1e-2, {"data": {"max_length": 64}}),
     ("full", "causal_lm", "tiny_model", "text", 12, 3e-3, {"data": {"max_length": 64}}),
     ("head", "classification", "tiny_bert", "reviews", 60, 2e-2, {}),
