@@ -101,8 +101,9 @@ def test_method_objective(request, tmp_path, method, objective, model, data, ste
         return
     if objective == "classification":
         evals = [m for m in metrics if "eval_accuracy" in m]
-        assert evals[-1]["eval_loss"] < evals[0]["eval_loss"], evals
-        assert evals[-1]["eval_accuracy"] >= (0.6 if method == "head" else 0.7), evals
+        # evals[0] is the untrained model (evaluation at step 0): the task metric must clearly improve on it.
+        assert evals[0]["step"] == 0 and evals[-1]["eval_loss"] < evals[0]["eval_loss"], evals
+        assert evals[-1]["eval_accuracy"] >= evals[0]["eval_accuracy"] + 0.1, evals
         return
     if objective == "kto":
         margins = [m["rewards/chosen"] - m["rewards/rejected"] for m in metrics if "rewards/chosen" in m]
