@@ -75,5 +75,6 @@ def test_probe_on_a_generator_expects_the_swap_to_be_copied_through():
     assert fair["names"] == {"pairs": 3, "flip_rate": 0.0, "score_shift": 0.0, "examples": []}  # "Zed": no swap
     unfair = probe_generator(refuses_women, conversations, references, None, swaps, exact_match)
     # Tom -> Aisha ("unknown") and Maria ("unknown") -> Kenji: two of three answers change, and their scores too
-    assert unfair["names"]["flip_rate"] == pytest.approx(2 / 3) and unfair["names"]["score_shift"] == pytest.approx(2 / 3)
+    assert unfair["names"]["flip_rate"] == pytest.approx(2 / 3)
+    assert unfair["names"]["score_shift"] == pytest.approx(2 / 3)
     assert compare_bias(fair, unfair)["summary"]["verdict"] == "flagged"

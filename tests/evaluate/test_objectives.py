@@ -58,7 +58,7 @@ def test_language_modeling_perplexity(tmp_path, tiny_model):
                          .loss) * (len(b["input_ids"]) - 1), len(b["input_ids"]) - 1) for b in blocks]
     assert row["tuned"] == pytest.approx(math.exp(sum(x for x, _ in losses) / sum(n for _, n in losses)), rel=1e-4)
     assert evaluation["samples"] and {"prompt", "reference", "base", "tuned"} <= set(evaluation["samples"][0])
-    assert evaluation["bias"] is None  # not a classification or generation task
+    assert evaluation["bias"] is None and "not applicable to language modeling" in evaluation["skipped"]["bias"]
 
 
 def test_dpo_log_probability_accuracy_margin_and_implicit_reward(tmp_path, tiny_model):

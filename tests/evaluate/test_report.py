@@ -81,6 +81,7 @@ def test_eval_and_compare_commands(two_runs, monkeypatch, capsys, tmp_path):
     assert code == 0 and "3 test examples: base vs fine-tuned" in out and "valid_json" in out, err
     evaluation = json.loads((first / "eval.json").read_text())
     assert evaluation["examples"] == 3 and evaluation["forgetting"] is None and evaluation["bias"] is None
+    assert "not measured: switched off (eval.forgetting)" in (first / "report.html").read_text()
     code, out, _ = run_cli(monkeypatch, capsys, "compare", str(first), str(second), "--out", str(tmp_path / "c.html"))
     assert code == 0 and (tmp_path / "c.html").is_file() and (tmp_path / "c.json").is_file()
     code, _, err = run_cli(monkeypatch, capsys, "eval", str(first), "--split", "train")

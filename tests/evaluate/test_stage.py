@@ -23,7 +23,8 @@ def test_eval_rewrites_evaluation_summary_and_report(evaluated_run):
     # The order inputs hold names from the shipped lists, so the probe has counterfactuals to try.
     assert evaluation["bias"]["pairs"] >= 12 and "names" in evaluation["details"]["bias"]["categories"]
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["comparison"] == json.loads(json.dumps(evaluation["metrics"])) and summary["forgetting"] in ("small", "moderate", "large")
+    assert summary["comparison"] == json.loads(json.dumps(evaluation["metrics"]))
+    assert summary["forgetting"] in ("small", "moderate", "large")
     assert summary["steps"] == 16  # training fields kept
     assert (run / "report.html").is_file() and (run / "report.json").is_file()
 
@@ -102,3 +103,5 @@ def test_classification_comparison_confusion_and_bias(tiny_model):
     he_positive = sum(r["label"] == "positive" for r in rows if r["text"].startswith("He"))
     assert pronouns["flip_rate_tuned"] == pytest.approx(he_positive / 20) and pronouns["flip_rate_base"] == 0
     assert evaluation["forgetting"] is None  # a classifier has no next-token distribution to compare
+    assert list(evaluation["skipped"]) == ["forgetting"]
+    assert evaluation["skipped"]["forgetting"].startswith("not applicable: a seq_cls model")

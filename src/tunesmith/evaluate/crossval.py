@@ -57,7 +57,8 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def fold_config(config, folder: Path, index: int):
     fold = config.model_copy(deep=True)
-    fold.data.train, fold.data.test = str(folder / f"fold-{index}.train.jsonl"), str(folder / f"fold-{index}.test.jsonl")
+    fold.data.train = str(folder / f"fold-{index}.train.jsonl")
+    fold.data.test = str(folder / f"fold-{index}.test.jsonl")
     fold.data.validation, fold.data.test_size, fold.data.columns = None, 0.0, {}
     fold.output.dir, fold.output.name = str(folder), f"fold-{index}"
     # Per-fold forgetting and bias would multiply the cost by k and answer a different question.

@@ -102,7 +102,8 @@ def samples_section(evaluation: dict, shown: int = 12) -> str:
 def forgetting_section(evaluation: dict) -> str:
     summary, details = evaluation.get("forgetting"), evaluation.get("details", {}).get("forgetting", {})
     if not summary:
-        return section("Forgetting", note("not measured (switched off, or not a generating model)"))
+        why = evaluation.get("skipped", {}).get("forgetting", "not recorded for this run")
+        return section("Forgetting", note(f"not measured: {why}"))
     numbers = [["general prompts", summary["prompts"]], ["scored tokens", summary["tokens"]],
                ["KL(base || fine-tuned), nats/token", fmt(summary["kl_per_token"])],
                ["next token changed", fmt(summary["top1_changed"], "fraction")],
@@ -119,7 +120,8 @@ def forgetting_section(evaluation: dict) -> str:
 def bias_section(evaluation: dict) -> str:
     summary, details = evaluation.get("bias"), evaluation.get("details", {}).get("bias", {})
     if not summary:
-        return section("Bias probe", note("not measured (switched off, or not a classification or generation task)"))
+        why = evaluation.get("skipped", {}).get("bias", "not recorded for this run")
+        return section("Bias probe", note(f"not measured: {why}"))
     categories = details.get("categories", {})
     rows = [[name, c["pairs"], fmt(c["flip_rate_base"], "fraction"), fmt(c["flip_rate_tuned"], "fraction"),
              fmt(c["score_shift_base"]), fmt(c["score_shift_tuned"]), c["verdict"]] for name, c in categories.items()]
@@ -182,6 +184,7 @@ def render_report(report: dict) -> str:
     evaluation = report["evaluation"]
     headline = "".join(f"<li>{esc(line)}</li>" for line in report["headline"])
     environment = flatten(report["environment"])
+    config_text = yaml.safe_dump(report["config"], sort_keys=False)
     body = [
         f"<h1>{esc(report['run'])}</h1><p class=note>{esc(report['model'])} - method {esc(report['method'])} - "
         f"objective {esc(report['objective'])} - status {esc(report['status'])} - created {esc(report['created'])}</p>",
@@ -191,8 +194,7 @@ def render_report(report: dict) -> str:
         training_section(report),
         data_section(report["data"]),
         section("Environment and config", table(["field", "value"], environment),
-                f"<details open><summary>config.yaml</summary><pre>{esc(yaml.safe_dump(report['config'], sort_keys=False))}"
-                "</pre></details>"),
+                f"<details open><summary>config.yaml</summary><pre>{esc(config_text)}</pre></details>"),
     ]
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>tunesmith report: {esc(report['run'])}"
             f"</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")

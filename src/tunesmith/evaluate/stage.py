@@ -54,6 +54,25 @@ def _bias(pair, config, model_kind: str, outputs, labels, log) -> tuple[dict, di
     return s, {"categories": report["categories"]}
 
 
+def _forgetting_skipped(config, objective) -> str | None:
+    """Why the forgetting check does not run, or None when it does."""
+    if not config.eval.forgetting:
+        return "switched off (eval.forgetting)"
+    if objective.model_kind != "causal_lm":
+        return f"not applicable: a {objective.model_kind} model has no next-token distribution over general text"
+    return None
+
+
+def _bias_skipped(config, outputs) -> str | None:
+    if not config.eval.bias:
+        return "switched off (eval.bias)"
+    if outputs is None:
+        return "no test examples to rewrite"
+    if outputs.kind not in ("classification", "generation"):
+        return f"not applicable to {outputs.kind.replace('_', ' ')} (it probes classification and generation)"
+    return None
+
+
 def evaluate_model(pair: ModelPair, config, objective, data, split: str = "test", log=print) -> dict:
     """Everything eval.json holds: task metrics base vs tuned, samples, forgetting and bias (each None when it does
     not apply or is switched off), and how long each part took."""
@@ -68,15 +87,17 @@ def evaluate_model(pair: ModelPair, config, objective, data, split: str = "test"
     evaluation = {"objective": objective.name, "split": split, **(result or {"examples": 0, "metrics": {},
                                                                             "samples": []}),
                   "forgetting": None, "bias": None, "details": {}}
-    if config.eval.forgetting and objective.model_kind == "causal_lm":
+    skipped = {"forgetting": _forgetting_skipped(config, objective), "bias": _bias_skipped(config, outputs)}
+    if not skipped["forgetting"]:
         started = time.perf_counter()
         evaluation["forgetting"], evaluation["details"]["forgetting"] = _forgetting(pair, config, log)
         seconds["forgetting"] = round(time.perf_counter() - started, 2)
-    if config.eval.bias and outputs is not None and outputs.kind in ("classification", "generation"):
+    if not skipped["bias"]:
         started = time.perf_counter()
         evaluation["bias"], evaluation["details"]["bias"] = _bias(pair, config, objective.model_kind, outputs,
                                                                             data.labels, log)
         seconds["bias"] = round(time.perf_counter() - started, 2)
+    evaluation["skipped"] = {part: reason for part, reason in skipped.items() if reason}
     pair.release_base()
     return {**evaluation, "seconds": seconds}
 

@@ -14,7 +14,7 @@ from tunesmith.evaluate.classification import classification_report, macro_f1
 from tunesmith.evaluate.compare import compare_replies, metric_row
 from tunesmith.evaluate.scoring import class_probabilities, device_of, greedy_continuations, label_nll
 
-SAMPLES_SHOWN = 12
+SAMPLE_TOKENS = 32  # language modelling samples: prompt length, and the longest continuation shown
 
 
 @dataclass
@@ -27,9 +27,10 @@ class TaskOutputs:
     tuned: list = field(default_factory=list)
 
 
-def generation_settings(config) -> dict:
+def generation_settings(config, kind: str = "causal_lm") -> dict:
+    prompt = "messages joined by newlines" if kind == "seq2seq" else "the model's chat template"
     return {"decoding": "greedy", "max_new_tokens": config.eval.max_new_tokens, "batch_size": config.eval.batch_size,
-            "chat_template": True}
+            "prompt": prompt}
 
 
 def reply_function(kind: str, tokenizer, config):
@@ -67,7 +68,7 @@ def generation_task(pair, config, examples: list, kind: str) -> tuple[dict, Task
     tuned_replies = reply(pair.tuned, conversations)
     samples = [{"prompt": conv[-1]["content"], "reference": ref, "base": b, "tuned": t}
                for conv, ref, b, t in zip(conversations, references, base_replies, tuned_replies)]
-    result = {"examples": len(examples), "generation": generation_settings(config),
+    result = {"examples": len(examples), "generation": generation_settings(config, kind),
               "metrics": compare_replies(base_replies, tuned_replies, references, config.eval.metrics),
               "samples": samples}
     return result, TaskOutputs("generation", conversations, references, base_replies, tuned_replies)
@@ -87,13 +88,16 @@ def language_modeling_task(pair, config, rows: list[dict], documents: list[dict]
     tuned_scores = label_nll(pair.tuned, rows, pad, size)
     metrics = {"perplexity": metric_row(base_scores, tuned_scores, perplexity, higher_is_better=False,
                                         scale="value")}
-    result = {"examples": len(rows), "metrics": metrics, "generation": generation_settings(config),
-              "samples": _continuation_samples(pair, config, documents[:4])}
+    width = min(config.eval.max_new_tokens, SAMPLE_TOKENS)
+    result = {"examples": len(rows), "metrics": metrics, "samples": _continuation_samples(pair, documents[:4], width),
+              "generation": {**generation_settings(config), "max_new_tokens": width,
+                             "prompt": f"the first {SAMPLE_TOKENS} tokens of a test document"}}
     return result, TaskOutputs("language_modeling", [d["text"] for d in documents])
 
 
-def _continuation_samples(pair, config, documents: list[dict], prefix_tokens: int = 32) -> list[dict]:
-    tokenizer, width = pair.tokenizer, config.eval.max_new_tokens
+def _continuation_samples(pair, documents: list[dict], width: int, prefix_tokens: int = SAMPLE_TOKENS) -> list[dict]:
+    """Both models continue the start of a few test documents; the reference is how the document goes on."""
+    tokenizer = pair.tokenizer
     ids = [tokenizer(d["text"], add_special_tokens=False)["input_ids"] for d in documents]
     prompts = [x[:prefix_tokens] for x in ids]
     with pair.base() as base:

@@ -74,16 +74,18 @@ def _results(summary: dict, evaluation: dict) -> str:
     parts = ["## Results"]
     metrics = evaluation.get("metrics") or {}
     if metrics:
-        rows = [f"| {name} | {m['base']:.1%} | {m['tuned']:.1%} | {m['delta']:+.1%} "
-                f"[{m['delta_ci95'][0]:+.1%}, {m['delta_ci95'][1]:+.1%}] |" for name, m in metrics.items()]
+        # Rates as percentages; perplexity and margins (scale "value") as plain numbers.
+        spec = lambda m: ".1%" if m.get("scale", "fraction") == "fraction" else ".4g"  # noqa: E731
+        rows = [f"| {name} | {m['base']:{spec(m)}} | {m['tuned']:{spec(m)}} | {m['delta']:+{spec(m)}} "
+                f"[{m['delta_ci95'][0]:+{spec(m)}}, {m['delta_ci95'][1]:+{spec(m)}}] |" for name, m in metrics.items()]
         parts.append(f"Base vs fine-tuned on {evaluation.get('examples', '?')} held-out examples (greedy decoding; "
                      "paired bootstrap 95% interval):\n\n| metric | base | fine-tuned | difference [95% CI] |\n"
                      "|---|---|---|---|\n" + "\n".join(rows))
-    elif evaluation.get("test"):
+    if evaluation.get("test"):  # the trainer's own test metrics (loss...), beside the comparison where both exist
         scores = evaluation["test"]
         parts.append("Held-out test split:\n\n" + "\n".join(f"- {k.removeprefix('test_')}: {_fmt(v)}"
                                                               for k, v in scores.items()))
-    else:
+    if not (metrics or evaluation.get("test")):
         parts.append("No base-vs-fine-tuned comparison was recorded for this run (no test data).")
     losses = {k: summary[k] for k in ("steps", "first_train_loss", "final_train_loss", "eval_loss", "tokens_seen")
               if summary.get(k) is not None}
