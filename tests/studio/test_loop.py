@@ -49,6 +49,10 @@ def test_label_export_train_dpo_and_compare(page, studio, studio_root, prompts_f
                    for row in page.locator("#differences tr").all()[1:]}
     assert differences["objective.name"] == {"sft-a": "sft", RUN: "dpo"}
     assert differences["data.train"][RUN] == preferences
+    measures = {row.locator("th").text_content(): dict(zip(runs, row.locator("td").all_text_contents()))
+                for row in page.locator("#compare-table tbody tr").all()}
+    assert measures["rewards/accuracies (validation, last)"]["sft-a"] == "–"  # a DPO measure; the SFT run has none
+    assert 0 <= float(measures["rewards/accuracies (validation, last)"][RUN]) <= 1
     page.screenshot(path=str(tmp_path / "compare-dpo.png"), full_page=True)
 
 

@@ -18,6 +18,9 @@ from tunesmith.runs import list_runs, read_json
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 LIVE = ("created", "prepared", "running")  # statuses whose files may still change
 CURVES = ("loss", "eval_loss")
+# Validation values that are bookkeeping, or shown elsewhere, rather than a measure of the model.
+NOT_METRICS = ("loss", "runtime", "samples_per_second", "steps_per_second", "num_tokens", "entropy", "perplexity",
+               "rewards/chosen", "rewards/rejected")
 # Files of a run the browser may open; weights and checkpoints are not served.
 VIEWABLE = re.compile(r"^(report\.html|[A-Za-z0-9._-]+\.png|config\.yaml|manifest\.json|summary\.json|eval\.json|"
                       r"metrics\.jsonl|train\.log|report\.json)$")
@@ -80,6 +83,13 @@ def curves(rows: list[dict]) -> dict[str, list[list[float]]]:
             for name in CURVES}
 
 
+def validation_metrics(rows: list[dict]) -> dict[str, float]:
+    """The last evaluation's task measures (accuracy, F1, DPO reward accuracy and margin...), without eval_."""
+    last = next((row for row in reversed(rows) if "eval_loss" in row), {})
+    return {key[5:]: value for key, value in last.items() if key.startswith("eval_") and _finite(value) is not None
+            and key[5:] not in NOT_METRICS and not key.startswith(("eval_logits/", "eval_logps/"))}
+
+
 def summarize(root: Path, run_id: str) -> dict:
     """One row of the runs table: status, times, losses, throughput and the task metrics of the final evaluation."""
     run = resolve_run(root, run_id)
@@ -100,18 +110,28 @@ def summarize(root: Path, run_id: str) -> dict:
         "tokens_per_second": round(sum(speeds) / len(speeds), 1) if speeds else None,
         "train_seconds": summary.get("train_seconds"), "error": manifest.get("error") or manifest.get("reason"),
         "metrics": {name: row.get("tuned") for name, row in comparison.items()},
+        "validation": validation_metrics(rows),
         "has_weights": (run / "adapter").is_dir() or (run / "model").is_dir(),
         "report": (run / "report.html").is_file(),
     }
 
 
 def _config(run: Path) -> dict:
+    """The run's settings with every default filled in (a run written by an older version lacks newer fields, which
+    must not show up as differences); the file as written when today's models refuse it."""
     import yaml
+    from pydantic import ValidationError
+
+    from tunesmith.config import RunConfig
 
     try:
-        return yaml.safe_load((run / "config.yaml").read_text()) or {}
+        raw = yaml.safe_load((run / "config.yaml").read_text()) or {}
     except (OSError, yaml.YAMLError):
         return {}
+    try:
+        return RunConfig.model_validate(raw).model_dump(mode="json")
+    except ValidationError:
+        return raw
 
 
 def details(root: Path, run_id: str) -> dict:
@@ -152,7 +172,7 @@ def tail(path: Path, lines: int) -> str:
 def config_differences(configs: dict[str, dict]) -> list[tuple[str, list[str]]]:
     """(dotted key, value per run) for every setting that is not the same in all the runs compared."""
     flat = {run: dict(flatten(config)) for run, config in configs.items()}
-    keys = sorted({key for values in flat.values() for key in values} - {"output.name"})
+    keys = sorted(key for key in {k for values in flat.values() for k in values} if not key.startswith("output."))
     rows = []
     for key in keys:
         values = [flat[run].get(key, "-") for run in configs]
@@ -165,4 +185,6 @@ def compare(root: Path, ids: list[str]) -> dict:
     runs = [summarize(root, run_id) for run_id in ids]
     configs = {run_id: _config(resolve_run(root, run_id)) for run_id in ids}
     metric_names = sorted({name for run in runs for name in run["metrics"]})
-    return {"runs": runs, "differences": config_differences(configs), "metric_names": metric_names}
+    validation_names = sorted({name for run in runs for name in run["validation"]})
+    return {"runs": runs, "differences": config_differences(configs), "metric_names": metric_names,
+            "validation_names": validation_names}

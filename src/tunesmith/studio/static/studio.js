@@ -111,8 +111,10 @@ function followCurves(canvas) {
       if (step && run.summary) step.textContent = run.summary.step;
       if (ids.length === 1) showLaunch(run.launch);
       if (!(run.id in first)) first[run.id] = { status: run.status, settled: settled(run) };
-      // A run that just got its folder, or just settled, has new sections to show: load the page once more.
-      if (first[run.id].status === "starting" && run.status !== "starting") return location.reload();
+      // A run that just got its folder, or started training (the data report is written then), or just settled,
+      // has new sections to show: load the page once more.
+      const began = ["starting", "created", "prepared"].includes(first[run.id].status);
+      if (ids.length === 1 && began && run.status !== first[run.id].status) return location.reload();
       if (!first[run.id].settled && settled(run)) return location.reload();
     }
     if (!body.runs.every(settled)) setTimeout(poll, 2000);
