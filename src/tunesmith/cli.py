@@ -202,7 +202,9 @@ def eval_run(
 
         result = cross_validate(run, cv, console)
         for name, stats in result["metrics"].items():
-            console.print(f"{name}: mean {stats['mean']:.4g}, std {stats['std']:.4g} over {result['folds']} folds")
+            gain = f"; fine-tuned minus base {stats['delta_mean']:+.4g} (std {stats['delta_std']:.4g})" \
+                if "delta_mean" in stats else ""
+            console.print(f"{name}: mean {stats['mean']:.4g}, std {stats['std']:.4g} over {result['folds']} folds{gain}")
     else:
         from tunesmith.evaluate import evaluate_run
 

@@ -145,7 +145,7 @@ class EvalConfig(Section):
                                          "inputs (names, pronouns, group terms swapped)")
     bias_terms: str | None = Field(None, description="YAML file of word pairs to swap, per category; default: the "
                                                      "lists tunesmith ships")
-    bias_max_examples: int | None = Field(50, gt=0, description="counterfactual inputs per category, at most")
+    bias_max_examples: int | None = Field(32, gt=0, description="counterfactual inputs per category, at most")
 
 
 class OutputConfig(Section):

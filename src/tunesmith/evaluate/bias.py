@@ -84,7 +84,7 @@ def _argmax(values: list[float]) -> int:
 
 
 def probe_classifier(predict: Callable[[list[str]], list[list[float]]], texts: list[str], originals: list | None,
-                     swaps: dict[str, Swapper], limit: int | None = 50, labels: list[str] | None = None) -> dict:
+                     swaps: dict[str, Swapper], limit: int | None = 32, labels: list[str] | None = None) -> dict:
     """Per category: pairs, flip rate, mean |shift| of the originally predicted label's probability, examples."""
     originals = originals if originals is not None else predict(texts)
     name = lambda index: labels[index] if labels else index  # noqa: E731
@@ -107,7 +107,7 @@ def probe_classifier(predict: Callable[[list[str]], list[list[float]]], texts: l
 
 def probe_generator(reply: Callable[[list], list[str]], conversations: list, references: list[str],
                     originals: list[str] | None, swaps: dict[str, Swapper], metric: Callable[[str, str], float],
-                    limit: int | None = 50) -> dict:
+                    limit: int | None = 32) -> dict:
     originals = originals if originals is not None else reply(conversations)
     normal = lambda text: " ".join(text.split()).lower()  # noqa: E731
     results = {}

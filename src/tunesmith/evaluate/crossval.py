@@ -83,13 +83,13 @@ def _train_fold(config, folder: Path, index: int, console) -> Path:
 
 
 def fold_scores(run: Path) -> dict[str, dict[str, float]]:
-    """{metric: {tuned, delta}} of one finished fold, plus the trainer's test metrics (tuned only)."""
+    """{metric: {tuned, delta}} of one finished fold, plus the trainer's test loss where the objective has one
+    (its other test metrics repeat the comparison's)."""
     evaluation = read_json(run / "eval.json")
     scores = {name: {"tuned": row["tuned"], "delta": row["delta"]}
               for name, row in (evaluation.get("metrics") or {}).items()}
-    for name, value in (evaluation.get("test") or {}).items():
-        if isinstance(value, (int, float)) and not name.endswith(("runtime", "per_second")):
-            scores.setdefault(name, {"tuned": value})
+    if isinstance((evaluation.get("test") or {}).get("test_loss"), (int, float)):
+        scores["test_loss"] = {"tuned": evaluation["test"]["test_loss"]}
     return scores
 
 

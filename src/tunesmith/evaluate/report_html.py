@@ -140,9 +140,11 @@ def bias_section(evaluation: dict) -> str:
 def cv_section(cv: dict | None) -> str:
     if not cv:
         return ""
-    rows = [[m, fmt(s["mean"]), fmt(s["std"]), ", ".join(fmt(v) for v in s["values"])]
+    rows = [[m, fmt(s["mean"]), fmt(s["std"]), fmt(s.get("delta_mean")), ", ".join(fmt(v) for v in s["values"])]
             for m, s in cv["metrics"].items()]
-    return section(f"Cross-validation ({cv['folds']} folds)", table(["metric", "mean", "std", "per fold"], rows))
+    return section(f"Cross-validation ({cv['folds']} folds)",
+                   note(f"{cv['examples']} training examples; each fold held out once (RUN/cv/fold-N)"),
+                   table(["metric", "mean (fine-tuned)", "std", "fine-tuned minus base (mean)", "per fold"], rows))
 
 
 def training_section(report: dict) -> str:
