@@ -16,6 +16,7 @@ from tunesmith.studio.app import page, studio
 from tunesmith.studio.export import preference_rows, wins, write_exports
 from tunesmith.studio.models import ModelRef, check_generates, system_prompt_of
 from tunesmith.studio.prompts import read_prompts
+from tunesmith.studio.runs_index import run_config
 from tunesmith.studio.runs_pages import all_summaries
 from tunesmith.studio.try_page import model_choices
 
@@ -40,11 +41,9 @@ def _task_or_404(state, task_id: int) -> dict:
 
 def _data_suggestions(summaries: list[dict], root) -> list[str]:
     """Data files the runs were trained and tested on: likely sources of prompts to label."""
-    from tunesmith.studio.runs_index import details
-
     paths = []
     for run in summaries:
-        data = details(root, run["id"])["config"].get("data", {})
+        data = run_config(root, run["id"]).get("data", {})
         paths += [data[k] for k in ("test", "validation", "train") if data.get(k)]
     return list(dict.fromkeys(paths))
 

@@ -104,7 +104,7 @@ def system_prompt_of(root: Path, run_id: str) -> str | None:
     return config.data.system_prompt
 
 
-def generating_runs(root: Path, summaries: list[dict]) -> list[dict]:
+def generating_runs(summaries: list[dict]) -> list[dict]:
     """The runs that can answer prompts: finished text-generation runs with saved weights."""
     from tunesmith.objectives import OBJECTIVES
 

@@ -116,6 +116,10 @@ def summarize(root: Path, run_id: str) -> dict:
     }
 
 
+def run_config(root: Path, run_id: str) -> dict:
+    return _config(resolve_run(root, run_id))
+
+
 def _config(run: Path) -> dict:
     """The run's settings with every default filled in (a run written by an older version lacks newer fields, which
     must not show up as differences); the file as written when today's models refuse it."""

@@ -13,7 +13,7 @@ from tunesmith.studio.runs_index import (LIVE, VIEWABLE, RunNotFound, compare, c
                                          resolve_run, run_ids, summarize)
 
 router = APIRouter()
-RunIds = Annotated[list[str], Query(alias="run", max_length=20)]
+RunIds = Annotated[list[str], Query(max_length=20)]  # ?run=a&run=b
 # A run's own report page may carry inline styles and images; sandboxed, it cannot run script or reach the studio.
 REPORT_CSP = "sandbox; default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'"
 
@@ -38,14 +38,14 @@ def runs_json(request: Request):
 
 
 @router.get("/api/curves")
-def curves_json(request: Request, run_ids_: RunIds):
+def curves_json(request: Request, run: RunIds):
     """Loss curves and status of the given runs (or launches still preparing), polled by the charts."""
     state = studio(request)
     found = []
-    for run_id in run_ids_:
+    for run_id in run:
         launch = state.launcher.state(run_id) if "/" not in run_id else None
         try:
-            run = resolve_run(state.root, run_id)
+            folder = resolve_run(state.root, run_id)
         except RunNotFound:
             if launch is None:
                 raise
@@ -53,8 +53,8 @@ def curves_json(request: Request, run_ids_: RunIds):
                           "launch": launch})
             continue
         summary = summarize(state.root, run_id)
-        found.append({"id": run_id, "status": _status(summary["status"], launch), "curves": curves(read_metrics(run)),
-                      "summary": summary, "launch": launch})
+        found.append({"id": run_id, "status": _status(summary["status"], launch), "summary": summary,
+                      "curves": curves(read_metrics(folder)), "launch": launch})
     return {"runs": found, "live": any(r["status"] in (*LIVE, "starting") or (r["launch"] or {}).get("running")
                                        for r in found)}
 
@@ -80,8 +80,8 @@ def run_page(request: Request, run_id: str):
 
 
 @router.get("/compare")
-def compare_page(request: Request, run_ids_: RunIds = []):  # noqa: B006 (FastAPI reads the default)
-    chosen = list(dict.fromkeys(run_ids_))
+def compare_page(request: Request, run: RunIds = []):  # noqa: B006 (FastAPI reads the default)
+    chosen = list(dict.fromkeys(run))
     if not chosen:
         raise UserError("choose runs to compare", hint="tick them in the runs list, then press Compare")
     return page(request, "compare.html", **compare(studio(request).root, chosen))

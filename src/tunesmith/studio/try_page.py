@@ -19,7 +19,7 @@ def model_choices(root, prefer: str | None = None) -> list[dict]:
     """Every model the page can ask: each finished generating run, and the base it started from (one entry per
     base model, named through run `prefer` when that run started from it)."""
     runs, bases = [], {}
-    for run in generating_runs(root, all_summaries(root)):
+    for run in generating_runs(all_summaries(root)):
         runs.append({"ref": f"run:{run['id']}", "label": run["id"]})
         if run["model"] not in bases or run["id"] == prefer:
             bases[run["model"]] = {"ref": f"base:{run['id']}", "label": f"base model {run['model']}"}
