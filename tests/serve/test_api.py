@@ -91,8 +91,10 @@ def test_text_completions_whole_and_streamed(client):
 
 
 def test_sampling_with_a_seed_repeats_itself(client):
-    sample = lambda: client.chat.completions.create(  # noqa: E731
-        model="tiny", messages=user(ORDER), temperature=1.0, top_p=0.9, seed=7, max_tokens=16).choices[0].message.content
+    def sample():
+        return client.chat.completions.create(model="tiny", messages=user(ORDER), temperature=1.0, top_p=0.9, seed=7,
+                                              max_tokens=16).choices[0].message.content
+
     assert sample() == sample()
 
 
@@ -136,7 +138,8 @@ def test_invalid_requests_get_a_400_that_names_the_field(client, changes, param,
 
 def test_malformed_and_oversized_bodies_and_unknown_routes(http, server):
     cases = [
-        (http.post("/v1/chat/completions", content=b'{"model": "tiny", "messages": [', headers=JSON), 400, "not valid JSON"),
+        (http.post("/v1/chat/completions", content=b'{"model": "tiny", "messages": [', headers=JSON), 400,
+         "not valid JSON"),
         (http.post("/v1/chat/completions", content=b"[1, 2]", headers=JSON), 400, "must be a JSON object"),
         (http.post("/v1/chat/completions"), 400, "must be a JSON object"),
         (http.post("/v1/chat/completions", content=b"x" * 30_000, headers=JSON), 413, "limit of 20000 bytes"),
@@ -249,7 +252,8 @@ def test_metrics_count_requests_tokens_and_latency(http, client):
     text = http.get("/metrics").text
     assert 'tunesmith_requests_total{route="/v1/chat/completions",status="200"}' in text
     assert 'tunesmith_request_seconds_bucket{le="0.01",route="/v1/chat/completions"}' in text
-    generated = next(line for line in text.splitlines() if line.startswith('tunesmith_generated_tokens_total{model="tiny"}'))
+    generated = next(line for line in text.splitlines()
+                     if line.startswith('tunesmith_generated_tokens_total{model="tiny"}'))
     assert float(generated.split()[-1]) > 0
     assert 'tunesmith_tokens_per_second{model="tiny"}' in text and "tunesmith_queue_depth 0.0" in text
 

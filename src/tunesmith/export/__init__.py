@@ -127,7 +127,8 @@ def export_info(run: Path, target: Path, config, context: LoadContext, export_fo
         "format": export_format.name, "model_kind": context.kind, "model_kwargs": context.model_kwargs,
         "folder": str(target), "run": str(run.resolve()), "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
         "base_model": config.model.name, "base_path": context.source.path, "base_origin": context.source.origin,
-        "system_prompt": config.data.system_prompt, "dtype": context.dtype, "check": {**check, "lossy": export_format.lossy},
+        "system_prompt": config.data.system_prompt, "dtype": context.dtype,
+        "check": {**check, "lossy": export_format.lossy},
     }
 
 

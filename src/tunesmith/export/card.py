@@ -36,7 +36,8 @@ def _overview(run: Path, config, export: dict) -> str:
     return (
         f"# {Path(export['folder']).name}\n\n"
         f"`{config.model.name}` fine-tuned with tunesmith: method **{config.method.name}**, objective "
-        f"**{config.objective.name}** (run `{run.name}`). Exported as **{export['format']}** on {export['exported']}.\n\n"
+        f"**{config.objective.name}** (run `{run.name}`). Exported as **{export['format']}** on "
+        f"{export['exported']}.\n\n"
         f"- base model: `{config.model.name}` (loaded from `{export['base_path']}`)\n"
         f"- chat template: the base tokenizer's, saved with this model; training and inference both use it"
     )

@@ -55,5 +55,6 @@ register(ExportFormat(
     lossy=True,
     usage=("model = {auto}.from_config(AutoConfig.from_pretrained(folder)); "
            "torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True); "
-           f"model.load_state_dict(torch.load(f'{{folder}}/{WEIGHTS}', weights_only=True)) - or `tunesmith serve folder`"),
+           f"model.load_state_dict(torch.load(f'{{folder}}/{WEIGHTS}', weights_only=True)); "
+           "or `tunesmith serve folder`"),
 ))

@@ -67,5 +67,6 @@ async def classify(body: ClassifyRequest, request: Request):
     job = Job(served, "classify", list(body.input), False, asyncio.get_running_loop())
     state.submit(job)
     results = await state.wait(job)
-    return {"object": "list", "model": served.name, "usage": {"prompt_tokens": sum(lengths), "total_tokens": sum(lengths)},
-            "data": [{"index": i, "object": "classification", **result} for i, result in enumerate(results)]}
+    data = [{"index": i, "object": "classification", **result} for i, result in enumerate(results)]
+    usage = {"prompt_tokens": sum(lengths), "total_tokens": sum(lengths)}
+    return {"object": "list", "model": served.name, "data": data, "usage": usage}

@@ -53,7 +53,8 @@ class ApiKeyGuard:
             scheme, _, token = header.partition(b" ")
             # compare_digest takes the same time wherever the first wrong byte is, so timing leaks nothing.
             if not (scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.key)):
-                message = "incorrect API key provided" if header else "missing API key: send Authorization: Bearer <key>"
+                message = ("incorrect API key provided" if header
+                           else "missing API key: send Authorization: Bearer <key>")
                 error = APIError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
                 return await error.response()(scope, receive, send)
         await self.app(scope, receive, send)
