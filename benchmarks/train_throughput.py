@@ -76,6 +76,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def current_rss_mb() -> float:
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def stopwatch_callback(warmup: int, steps: int):
     """Times `steps` optimizer steps after `warmup`, counting the non-padding tokens each training forward sees."""
     from transformers import TrainerCallback
@@ -94,6 +98,7 @@ def stopwatch_callback(warmup: int, steps: int):
             self.tokens.append(int(mask.sum()) if mask is not None else ids.numel())
 
         def on_train_begin(self, args, state, control, model=None, **kwargs):
+            self.rss_at_start_mb = round(current_rss_mb())
             self.parameters = base_parameter_count(model)
             model.register_forward_pre_hook(self.count, with_kwargs=True)
 
@@ -110,7 +115,8 @@ def stopwatch_callback(warmup: int, steps: int):
             (t0, i0), (t1, i1) = self.marks[warmup], self.marks[warmup + steps]
             tokens = sum(self.tokens[i0:i1])
             return {"tokens": tokens, "seconds": round(t1 - t0, 2), "tokens_per_s": tokens / (t1 - t0),
-                    "peak_rss_mb": round(self.peak_rss_mb), "parameters": self.parameters, "threads": self.threads}
+                    "peak_rss_mb": round(self.peak_rss_mb), "rss_at_start_mb": self.rss_at_start_mb,
+                    "parameters": self.parameters, "threads": self.threads}
 
     return Stopwatch()
 
@@ -256,7 +262,7 @@ def main() -> None:
                 phases.append(spawn_phase(side, model_path, args))
                 p = phases[-1]
                 print(f"{side:9s} {p['tokens_per_s']:8.1f} tok/s  MFU {100 * p['mfu']:5.1f}%  "
-                      f"matmul {p['matmul_gflops']:6.1f} GFLOP/s  peak RSS {p['peak_rss_mb']:6d} MB  "
+                      f"matmul {p['matmul_gflops']:6.1f} GFLOP/s  RSS {p['rss_at_start_mb']:5d} -> peak {p['peak_rss_mb']:5d} MB  "
                       f"{p['threads']} threads  load {p['load_at_start']:.1f}  ({p['tokens']} tokens in {p['seconds']} s)",
                       flush=True)
         summary = summarise(phases)

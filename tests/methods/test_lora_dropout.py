@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from tunesmith.methods.lora_dropout import MaskDropout, keep_mask, use_mask_dropout
+from tunesmith.methods.lora_dropout import DroppedLinear, MaskDropout, keep_mask, use_mask_dropout
 
 
 def test_mask_keeps_each_element_with_probability_one_minus_p():
@@ -37,6 +37,27 @@ def test_eval_is_identity_and_lora_models_get_the_swap(tiny_model):
     assert MaskDropout(0.5).eval()(x) is x
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
                            LoraConfig(r=4, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"))
+    weights = {k: v for k, v in model.state_dict().items() if "lora_A" in k}
     assert use_mask_dropout(model) == 14  # 7 linear layers x 2 decoder layers
     assert not any(type(m) is nn.Dropout for m in model.modules())
+    assert sum(isinstance(m, DroppedLinear) for m in model.modules()) == 14
+    assert {k: v for k, v in model.state_dict().items() if "lora_A" in k}.keys() == weights.keys()  # same adapter file
     assert use_mask_dropout(model) == 0
+
+
+def test_dropout_folded_into_lora_a_matches_dropout_then_linear():
+    linear = nn.Linear(12, 4, bias=False)
+    folded = DroppedLinear.from_linear(linear, 0.3).train()
+    x = torch.randn(2, 5, 12, requires_grad=True)
+    torch.manual_seed(3)
+    y = folded(x)
+    (y * torch.arange(4.0)).sum().backward()
+    grads = x.grad.clone(), linear.weight.grad.clone()
+    x.grad, linear.weight.grad = None, None
+    torch.manual_seed(3)
+    keep = keep_mask(x.shape, folded.drop_levels, "cpu")
+    reference = linear(torch.where(keep, x, 0.0) * folded.scale)
+    (reference * torch.arange(4.0)).sum().backward()
+    assert torch.allclose(y, reference, atol=1e-6)
+    assert torch.allclose(grads[0], x.grad, atol=1e-6) and torch.allclose(grads[1], linear.weight.grad, atol=1e-6)
+    assert torch.equal(folded.eval()(x), linear(x))
