@@ -40,6 +40,19 @@ class CleanConfig(Section):
     )
 
 
+class ReplayConfig(Section):
+    source: str | None = Field(
+        None, description="general data mixed into training against forgetting: `base` = the base model's own greedy "
+                          "answers to general instructions (sft), or a data file/folder (chat rows for sft, text for "
+                          "causal_lm); null = no replay"
+    )
+    fraction: float = Field(0.25, gt=0, le=4, description="replay rows added per training row (0.25 = one for every "
+                                                          "four)")
+    prompts: str | None = Field(None, description="source=base: text file of instructions, one per line; default: "
+                                                  "the set tunesmith ships (disjoint from the forgetting check's)")
+    max_new_tokens: int = Field(96, gt=0, description="source=base: longest answer generated per instruction")
+
+
 class DataConfig(Section):
     train: str | None = Field(None, description="training data: JSONL/JSON/CSV/TSV/Parquet file, .txt folder, "
                                                 "save_to_disk folder or Hub dataset id")
@@ -58,6 +71,8 @@ class DataConfig(Section):
     )
     clean: CleanConfig = Field(default_factory=CleanConfig, description="cleaning steps")
     seed: int = Field(42, description="seed of the train/validation/test split")
+    replay: ReplayConfig = Field(default_factory=ReplayConfig, description="general examples mixed into the "
+                                 "training split so the model keeps what it knew (see the forgetting check)")
     cache: bool = Field(True, description="reuse prepared data when files and settings are unchanged")
 
 

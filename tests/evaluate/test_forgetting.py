@@ -58,7 +58,7 @@ def test_base_loader_reproduces_the_starting_model(tiny_model, tiny_config):
         assert torch.equal(model(**batch).logits, loaded(**batch).logits)
 
 
-def forgetting_after_training(config, learning_rate: float, name: str, rank: int = 8) -> dict:
+def forgetting_after_training(config, learning_rate: float, name: str, rank: int = 8, replay: str | None = None) -> dict:
     from tunesmith.training import train
 
     config = config.model_copy(deep=True)
@@ -70,13 +70,15 @@ def forgetting_after_training(config, learning_rate: float, name: str, rank: int
     config.eval.max_examples, config.eval.max_new_tokens, config.eval.bias = 2, 8, False
     config.eval.forgetting_max_new_tokens = 16
     config.output.name = name
+    if replay:  # the base's own answers to general instructions (not the probe prompts), one per training row
+        config.data.replay.source, config.data.replay.fraction, config.data.replay.max_new_tokens = replay, 1.0, 16
     run = train(config, Console(quiet=True))
     evaluation = json.loads((run / "eval.json").read_text())
     assert json.loads((run / "summary.json").read_text())["forgetting"] == evaluation["forgetting"]["verdict"]
     return evaluation["forgetting"]
 
 
-def test_drift_grows_with_the_learning_rate_and_shrinks_with_a_smaller_rank(tiny_config):
+def test_drift_grows_with_the_learning_rate_and_shrinks_with_a_smaller_rank_or_replay(tiny_config):
     gentle = forgetting_after_training(tiny_config, 1e-3, "gentle")
     hard = forgetting_after_training(tiny_config, 1e-2, "hard")
     assert 0 < gentle["kl_per_token"] < hard["kl_per_token"]
@@ -84,3 +86,5 @@ def test_drift_grows_with_the_learning_rate_and_shrinks_with_a_smaller_rank(tiny
     assert gentle["top1_changed"] < hard["top1_changed"]
     low_rank = forgetting_after_training(tiny_config, 1e-2, "hard-r2", rank=2)
     assert 0 < low_rank["kl_per_token"] < hard["kl_per_token"]
+    replayed = forgetting_after_training(tiny_config, 1e-2, "hard-replay", replay="base")
+    assert 0 < replayed["kl_per_token"] < hard["kl_per_token"]

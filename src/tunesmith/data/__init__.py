@@ -62,6 +62,13 @@ def split_stats(rows: list[dict]) -> dict:
 def prepare_chat_data(cfg: DataConfig, tokenizer, loss_on: str = "assistant") -> PreparedData:
     """Everything the SFT objective needs, checked before any model weights load."""
     splits, report = load_splits(cfg)
+    if cfg.replay.source not in (None, "base"):
+        from tunesmith.data.replay import file_replay
+
+        held_out = ["\n".join(m["content"] for m in ex.messages) for name in ("validation", "test")
+                    for ex in splits.get(name, [])]
+        rows, report["replay"] = file_replay(cfg, "chat", len(splits["train"]), held_out)
+        splits["train"] = splits["train"] + [ChatExample(r["_source"], r["messages"]) for r in rows]
     prepared = PreparedData({}, data_report=report)
     for name, examples in splits.items():
         rows = [tokenize_chat(tokenizer, ex.messages, loss_on) for ex in examples]

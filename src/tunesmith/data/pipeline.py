@@ -141,7 +141,7 @@ def fingerprint(spec: str | None) -> str | None:
 
 
 def cache_key(cfg: DataConfig, schema: str) -> str:
-    identity = {"schema": schema, "config": cfg.model_dump(mode="json", exclude={"cache"}), "version": 1,
+    identity = {"schema": schema, "config": cfg.model_dump(mode="json", exclude={"cache", "replay"}), "version": 1,
                 "files": {split: fingerprint(getattr(cfg, split)) for split in SPLITS}}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 

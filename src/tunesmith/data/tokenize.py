@@ -51,6 +51,17 @@ def tokenize_chat(tokenizer, messages: list[dict], loss_on: str = "assistant") -
     return {"input_ids": ids, "labels": labels}
 
 
+def prompt_token_ids(tokenizer, prompts: list[str], max_tokens: int) -> list[list[int]]:
+    """Each prompt as the model sees it when asked: a user turn in its chat template (with the assistant's turn
+    opened) when it has one, else plain text; at most the last `max_tokens` tokens."""
+    if tokenizer.chat_template:
+        texts = [render(tokenizer, [{"role": "user", "content": p}], add_generation_prompt=True) for p in prompts]
+        encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    else:
+        encoded = tokenizer(prompts)["input_ids"]
+    return [ids[-max_tokens:] for ids in encoded]
+
+
 def show_tokens(tokenizer, example: dict) -> list[tuple[str, bool]]:
     """(token text, carries loss) pairs, for `tunesmith data inspect --show-tokens` style views."""
     return [

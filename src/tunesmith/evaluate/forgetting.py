@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunesmith.data.tokenize import IGNORE, render
+from tunesmith.data.tokenize import IGNORE, prompt_token_ids
 from tunesmith.errors import UserError
 from tunesmith.evaluate.scoring import batches, greedy_continuations, labelled_logprobs, vocab_size
 
@@ -36,16 +36,6 @@ def read_prompts(path: str | Path | None = None) -> list[str]:
     if not prompts:
         raise UserError(f"eval.general_prompts: {source} holds no prompts", hint="one prompt per line")
     return prompts
-
-
-def prompt_ids(tokenizer, prompts: list[str]) -> list[list[int]]:
-    """Each prompt as the model sees it: a user turn in its chat template when it has one, else plain text."""
-    if tokenizer.chat_template:
-        texts = [render(tokenizer, [{"role": "user", "content": p}], add_generation_prompt=True) for p in prompts]
-        encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    else:
-        encoded = tokenizer(prompts)["input_ids"]
-    return [ids[-MAX_PROMPT_TOKENS:] for ids in encoded]
 
 
 def drift(pair, prompts: list[list[int]], answers: list[list[int]], batch_size: int = 8) -> list[dict]:
@@ -92,7 +82,7 @@ def measure_forgetting(pair, prompts: list[str], max_new_tokens: int = 32, batch
     """{"summary": flat numbers + verdict, "per_prompt": [...], "examples": the most-drifted prompts with both
     models' answers}."""
     tokenizer = pair.tokenizer
-    ids = prompt_ids(tokenizer, prompts)
+    ids = prompt_token_ids(tokenizer, prompts, MAX_PROMPT_TOKENS)
     with pair.base() as base:
         answers = greedy_continuations(base, tokenizer, ids, max_new_tokens, batch_size)
     # Full-vocabulary log-probabilities for two models: smaller batches than generation keep that memory bounded.

@@ -15,13 +15,20 @@ def pack_blocks(token_lists: list[list[int]], eos_id: int, block: int) -> list[l
 
 def prepare(config, tokenizer) -> PreparedData:
     splits, report = prepare_splits(config.data, "text")
+    documents = {name: list(ds) for name, ds in splits.items()}
+    if config.data.replay.source is not None:
+        from tunesmith.data.replay import file_replay
+
+        held_out = [row["text"] for name in ("validation", "test") for row in documents.get(name, [])]
+        rows, report["replay"] = file_replay(config.data, "text", len(documents["train"]), held_out)
+        documents["train"] += rows
     prepared = PreparedData({}, data_report=report)
-    for name, ds in splits.items():
-        encoded = tokenizer(list(ds["text"]), add_special_tokens=False)["input_ids"]
+    for name, rows in documents.items():
+        encoded = tokenizer([row["text"] for row in rows], add_special_tokens=False)["input_ids"]
         blocks = pack_blocks(encoded, tokenizer.eos_token_id, config.data.max_length)
-        prepared.splits[name] = list(ds)
+        prepared.splits[name] = rows
         prepared.tokenized[name] = [{"input_ids": b, "labels": list(b)} for b in blocks]
-        prepared.report[name] = {"examples": len(blocks), "documents": len(ds), "tokens": sum(map(len, blocks)),
+        prepared.report[name] = {"examples": len(blocks), "documents": len(rows), "tokens": sum(map(len, blocks)),
                                  "loss_tokens": sum(map(len, blocks)), "longest": max(map(len, blocks), default=0)}
     return prepared
 

@@ -29,6 +29,7 @@ def describe_cleaning(report: dict) -> str:
 
 def prepare_inputs(config: RunConfig, log):
     """(method, objective, hardware, model source, tokenizer, prepared data), failing before any weights load."""
+    from tunesmith.data.replay import check_replay, describe_replay
     from tunesmith.hardware import detect
     from tunesmith.methods import get_method
     from tunesmith.models import check_model_kind, load_tokenizer, resolve_model
@@ -42,6 +43,7 @@ def prepare_inputs(config: RunConfig, log):
         method.check(config, hardware)
     if objective.check:
         objective.check(config)
+    check_replay(objective.name, config.data)
     source = resolve_model(config.model.name, log)
     log(f"model: {config.model.name} ({source.origin}: {source.path})")
     check_model_kind(source, objective.model_kind, config.model.revision, config.model.trust_remote_code)
@@ -50,6 +52,8 @@ def prepare_inputs(config: RunConfig, log):
     for warning in data.data_report.get("warnings", []):
         log(f"warning: {warning}")
     log(describe_cleaning(data.data_report))
+    if "replay" in data.data_report:
+        log(describe_replay(data.data_report["replay"]))
     log("data: " + "; ".join(f"{k} {v['examples']} examples, {v['tokens']} tokens ({v['loss_tokens']} with loss)"
                              for k, v in data.report.items()))
     return method, objective, hardware, source, tokenizer, data

@@ -207,6 +207,11 @@ def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) 
 
     set_seed(config.training.seed)  # new heads and adapters are initialised from the run's seed, not from chance
     model = _load_model(config, source, hardware, method, objective, data, log)
+    if config.data.replay.source == "base":
+        from tunesmith.data.replay import describe_replay, mix_base_replay
+
+        with procs.main_first():  # the main process generates and caches the base's answers; the others read them
+            log(describe_replay(mix_base_replay(model, tokenizer, data, config.data, source.path, hardware.dtype)))
     stopper = StopOnInterrupt()
     guard = DivergenceGuard(config.training.divergence_factor if config.objective.name in CROSS_ENTROPY else None)
     enders = [guard, *(c for c in callbacks if isinstance(c, EndsRun))]
