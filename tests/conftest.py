@@ -53,6 +53,29 @@ def build_tiny_model(folder: Path, corpus: list[str], initializer_range: float =
     return folder
 
 
+def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """`tunesmith ARGS` as a user runs it (errors become one line and an exit code): (code, stdout, stderr)."""
+    import sys
+
+    from tunesmith.cli import STATE, main
+
+    monkeypatch.setattr(sys, "argv", ["tunesmith", *args])
+    STATE["debug"] = False
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """run_cli with this test's monkeypatch and capsys: cli("eval", ...) -> (code, stdout, stderr)."""
+    return lambda *args: run_cli(monkeypatch, capsys, *args)
+
+
 def order_rows(count: int, seed: int = 0) -> list[dict]:
     from tunesmith.quickstart.orders import make_examples
 

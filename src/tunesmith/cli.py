@@ -169,48 +169,55 @@ def runs(folder: Annotated[Path, typer.Argument(help="folder of run directories"
 
 
 
-def _print_metrics(console, title: str, metrics: dict) -> None:
-    from rich.table import Table
-
-    from tunesmith.evaluate.report import fmt, fmt_delta, judge
-
-    table = Table("metric", "base", "fine-tuned", "difference [95% CI]", "verdict", title=title)
-    for name, row in metrics.items():
-        scale, (low, high) = row.get("scale", "fraction"), row["delta_ci95"]
-        table.add_row(name, fmt(row["base"], scale), fmt(row["tuned"], scale),
-                      f"{fmt_delta(row['delta'], scale)} [{fmt_delta(low, scale)}, {fmt_delta(high, scale)}]",
-                      judge(row))
-    console.print(table)
-
-
 @app.command("eval")
 def eval_run(
-    run: Annotated[Path, typer.Argument(help="run directory of a trained model")],
+    target: Annotated[str, typer.Argument(help="run directory, PEFT adapter folder, or model (folder, alias, Hub id)")],
+    config: Annotated[Optional[Path], typer.Option(help="adapter/model: run config YAML for the objective and "
+                                                        "eval settings (default: SFT defaults)")] = None,
+    overrides: Overrides = [],  # noqa: B006
+    base: Annotated[Optional[str], typer.Option(help="adapter/model: the model it started from (an adapter "
+                                                     "names its own)")] = None,
+    data: Annotated[Optional[str], typer.Option(help="adapter/model: evaluation file (default: data.test)")] = None,
     cv: Annotated[Optional[int], typer.Option("--cv", help="k-fold cross-validation: retrain on k folds of the "
                                                            "run's training data, report mean and spread")] = None,
-    split: Annotated[str, typer.Option(help="held-out split to score: test or validation")] = "test",
+    split: Annotated[str, typer.Option(help="run: held-out split to score, test or validation")] = "test",
     max_examples: Annotated[Optional[int], typer.Option(help="score at most this many examples")] = None,
     forgetting: Annotated[bool, typer.Option("--forgetting/--no-forgetting", help="drift on general prompts")] = True,
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="counterfactual bias probe")] = True,
 ) -> None:
-    """Score a run against its base model (task metrics, forgetting, bias) and rewrite its report.html."""
-    console = _console()
+    """Score a model against its base (task metrics, forgetting, bias) and write report.html: a run directory, or
+    any adapter or model with --base/--data (written as an evaluation run under output.dir)."""
+    from tunesmith.evaluate.external import is_run_dir
+
+    console, run = _console(), Path(target)
     if split not in ("test", "validation"):
         raise UserError(f"--split {split}: expected test or validation")
-    if cv is not None:
-        from tunesmith.evaluate.crossval import cross_validate
+    if not is_run_dir(run):
+        if cv is not None:
+            raise UserError("--cv retrains from a run's config; give it a run directory")
+        from tunesmith.config import load_config
+        from tunesmith.evaluate.external import evaluate_external
 
-        result = cross_validate(run, cv, console)
-        for name, stats in result["metrics"].items():
-            gain = f"; fine-tuned minus base {stats['delta_mean']:+.4g} (std {stats['delta_std']:.4g})" \
-                if "delta_mean" in stats else ""
-            console.print(f"{name}: mean {stats['mean']:.4g}, std {stats['std']:.4g} over {result['folds']} folds{gain}")
+        run, evaluation = evaluate_external(target, base, load_config(config, overrides), data, console,
+                                            max_examples, forgetting, bias)
+    elif config is not None or overrides or base or data:
+        raise UserError("--config, --set, --base and --data are for adapters and models; a run is evaluated with "
+                        "its own config", hint=f"tunesmith eval {target}")
+    elif cv is not None:
+        from tunesmith.evaluate.crossval import cross_validate, cv_lines
+
+        for line in cv_lines(cross_validate(run, cv, console)):
+            console.print(line)
+        evaluation = None
     else:
         from tunesmith.evaluate import evaluate_run
 
         evaluation = evaluate_run(run, console, split, max_examples, forgetting, bias)
-        _print_metrics(console, f"{evaluation['examples']} {split} examples: base vs fine-tuned",
-                       evaluation["metrics"])
+    if evaluation is not None:
+        from tunesmith.evaluate.report import metrics_table
+
+        console.print(metrics_table(f"{evaluation['examples']} {evaluation['split']} examples: base vs fine-tuned",
+                                    evaluation["metrics"]))
     console.print(f"report: {run / 'report.html'}")
 
 

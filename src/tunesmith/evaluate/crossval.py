@@ -133,3 +133,13 @@ def cross_validate(run: Path, k: int, console) -> dict:
     write_json(run / "cv.json", result)
     write_report(run)
     return result
+
+
+def cv_lines(result: dict) -> list[str]:
+    """One line per metric: mean and spread over the folds, and the gain over the base where recorded."""
+    lines = []
+    for name, stats in result["metrics"].items():
+        gain = f"; fine-tuned minus base {stats['delta_mean']:+.4g} (std {stats['delta_std']:.4g})" \
+            if "delta_mean" in stats else ""
+        lines.append(f"{name}: mean {stats['mean']:.4g}, std {stats['std']:.4g} over {result['folds']} folds{gain}")
+    return lines

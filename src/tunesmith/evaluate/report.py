@@ -44,6 +44,30 @@ def judge(row: dict) -> str:
     return "no clear difference"
 
 
+METRIC_COLUMNS = ["metric", "base", "fine-tuned", "difference [95% CI]", "verdict"]
+
+
+def metric_rows(metrics: dict) -> list[list[str]]:
+    """The base-vs-fine-tuned table's rows, as the terminal and the report show them."""
+    rows = []
+    for name, row in metrics.items():
+        scale, (low, high) = row.get("scale", "fraction"), row["delta_ci95"]
+        rows.append([name, fmt(row["base"], scale), fmt(row["tuned"], scale),
+                     f"{fmt_delta(row['delta'], scale)} [{fmt_delta(low, scale)}, {fmt_delta(high, scale)}]",
+                     judge(row)])
+    return rows
+
+
+def metrics_table(title: str, metrics: dict):
+    """The base-vs-fine-tuned table for the terminal (a rich Table)."""
+    from rich.table import Table
+
+    table = Table(*METRIC_COLUMNS, title=title)
+    for row in metric_rows(metrics):
+        table.add_row(*row)
+    return table
+
+
 def headline(evaluation: dict, summary: dict) -> list[str]:
     """Plain sentences: did fine-tuning help, and what did it cost."""
     lines = []
@@ -71,13 +95,21 @@ def headline(evaluation: dict, summary: dict) -> list[str]:
     return lines
 
 
+def _evaluated_line(evaluated: dict | None) -> list[str]:
+    if not evaluated:
+        return []
+    return [f"Evaluated the {evaluated['kind']} {evaluated['target']} against its base {evaluated['base']} "
+            "(this folder holds an evaluation, not a training run)."]
+
+
 def build_report(run: Path) -> dict:
     config, manifest = open_run(run)
     summary, evaluation = read_json(run / "summary.json"), read_json(run / "eval.json")
     return {
         "run": run.name, "path": str(run), "status": manifest.get("status"), "created": manifest.get("created"),
         "model": config.model.name, "method": config.method.name, "objective": config.objective.name,
-        "headline": headline(evaluation, summary),
+        "headline": _evaluated_line(manifest.get("evaluated")) + headline(evaluation, summary),
+        "evaluated": manifest.get("evaluated"),
         "training": {"summary": summary, "history": read_history(run)},
         "evaluation": evaluation, "cross_validation": read_json(run / "cv.json") or None,
         "data": {"report": manifest.get("data_report", {}), "sha256": manifest.get("data_sha256", {})},

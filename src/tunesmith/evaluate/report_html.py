@@ -7,7 +7,7 @@ import base64
 import html
 
 from tunesmith.evaluate import plots
-from tunesmith.evaluate.report import fmt, fmt_delta, judge
+from tunesmith.evaluate.report import METRIC_COLUMNS, fmt, metric_rows
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:75em;padding:0 1em;color:#222}"
@@ -46,17 +46,6 @@ def section(title: str, *parts: str) -> str:
     return f"<section><h2>{esc(title)}</h2>{''.join(parts)}</section>"
 
 
-def metrics_table(metrics: dict) -> str:
-    rows = []
-    for name, row in metrics.items():
-        scale = row.get("scale", "fraction")
-        low, high = row["delta_ci95"]
-        rows.append([name, fmt(row["base"], scale), fmt(row["tuned"], scale),
-                     f"{fmt_delta(row['delta'], scale)} [{fmt_delta(low, scale)}, {fmt_delta(high, scale)}]",
-                     judge(row)])
-    return table(["metric", "base", "fine-tuned", "difference [95% CI]", "verdict"], rows)
-
-
 def task_section(evaluation: dict) -> str:
     metrics = evaluation.get("metrics") or {}
     if not metrics:
@@ -64,7 +53,7 @@ def task_section(evaluation: dict) -> str:
                                                                 "eval.compare_with_base is off)"))
     parts = [f"<p>{esc(evaluation.get('examples'))} {esc(evaluation.get('split', 'test'))} examples, objective "
              f"{esc(evaluation.get('objective'))}; the interval is a paired bootstrap over examples.</p>",
-             metrics_table(metrics), image(plots.metrics_png(metrics), "metrics base vs fine-tuned")]
+             table(METRIC_COLUMNS, metric_rows(metrics)), image(plots.metrics_png(metrics), "metrics base vs fine-tuned")]
     if evaluation.get("generation"):
         parts.append(note("generation: " + ", ".join(f"{k} {v}" for k, v in evaluation["generation"].items())))
     if evaluation.get("implicit_reward"):

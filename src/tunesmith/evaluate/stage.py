@@ -111,7 +111,7 @@ def evaluate_trained(model, tokenizer, config, objective, data, log=print) -> di
     return evaluate_model(ModelPair(model, tokenizer, loader), config, objective, data, "test", log)
 
 
-def _apply(config, max_examples: int | None, forgetting: bool, bias: bool):
+def with_eval_options(config, max_examples: int | None, forgetting: bool, bias: bool):
     config = config.model_copy(deep=True)
     config.eval.max_examples = max_examples or config.eval.max_examples
     config.eval.forgetting = config.eval.forgetting and forgetting
@@ -128,7 +128,7 @@ def evaluate_run(run: Path, console, split: str = "test", max_examples: int | No
 
     log = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
     pair, config = pair_for_run(run)
-    config = _apply(config, max_examples, forgetting, bias)
+    config = with_eval_options(config, max_examples, forgetting, bias)
     objective = get_objective(config.objective.name)
     data = objective.prepare_data(config, pair.tokenizer)
     if not data.splits.get(split):
