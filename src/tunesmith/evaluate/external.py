@@ -109,7 +109,8 @@ def load_external(target: str, base: str | None, config: RunConfig, data_file: s
 
 
 def evaluate_external(target: str, base: str | None, config: RunConfig, data_file: str | None, console,
-                      max_examples: int | None = None, forgetting: bool = True, bias: bool = True):
+                      max_examples: int | None = None, forgetting: bool = True, bias: bool = True,
+                      lm_eval: list[str] | None = None):
     """Evaluate `target` against its base; returns (the evaluation run directory, its eval.json contents)."""
     import time
 
@@ -119,7 +120,7 @@ def evaluate_external(target: str, base: str | None, config: RunConfig, data_fil
     from tunesmith.runs import create_run, update_manifest, write_json
 
     log = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
-    pair, config, data, described = load_external(target, base, with_eval_options(config, max_examples, forgetting, bias),
+    pair, config, data, described = load_external(target, base, with_eval_options(config, max_examples, forgetting, bias, lm_eval),
                                                   data_file)
     if not config.output.name:
         config.output.name = f"eval-{Path(target).name or 'model'}-{time.strftime('%Y%m%d-%H%M%S')}"

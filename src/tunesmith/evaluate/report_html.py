@@ -106,6 +106,20 @@ def forgetting_section(evaluation: dict) -> str:
                    table(["prompt", "KL/token", "base", "fine-tuned"], worst, (0, 2, 3)) if worst else "")
 
 
+def lm_eval_section(evaluation: dict) -> str:
+    """Shown only when lm-evaluation-harness tasks were asked for."""
+    result = evaluation.get("lm_eval")
+    if not result:
+        return ""
+    err = lambda value: "" if value is None else f" ± {fmt(value)}"  # noqa: E731
+    rows = [[name, fmt(r["base"]) + err(r["stderr_base"]), fmt(r["tuned"]) + err(r["stderr_tuned"]),
+             f"{r['delta']:+.4g}"] for name, r in result["metrics"].items()]
+    limit = f", at most {result['limit']} examples per task" if result.get("limit") else ""
+    return section("lm-evaluation-harness", note(f"lm-eval {result['version']}, tasks {', '.join(result['tasks'])}"
+                                                 f"{limit}; ± is lm-eval's standard error"),
+                   table(["task/metric", "base", "fine-tuned", "difference"], rows))
+
+
 def bias_section(evaluation: dict) -> str:
     summary, details = evaluation.get("bias"), evaluation.get("details", {}).get("bias", {})
     if not summary:
@@ -181,7 +195,7 @@ def render_report(report: dict) -> str:
         f"objective {esc(report['objective'])} - status {esc(report['status'])} - created {esc(report['created'])}</p>",
         section("Did fine-tuning help, and what did it cost?", f"<ul class=headline>{headline}</ul>"),
         task_section(evaluation), classification_section(evaluation), samples_section(evaluation),
-        forgetting_section(evaluation), bias_section(evaluation), cv_section(report.get("cross_validation")),
+        forgetting_section(evaluation), bias_section(evaluation), lm_eval_section(evaluation), cv_section(report.get("cross_validation")),
         training_section(report),
         data_section(report["data"]),
         section("Environment and config", table(["field", "value"], environment),

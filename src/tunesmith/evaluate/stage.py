@@ -54,6 +54,19 @@ def _bias(pair, config, model_kind: str, outputs, labels, log) -> tuple[dict, di
     return s, {"categories": report["categories"]}
 
 
+def _lm_eval(pair, config, objective, log) -> dict:
+    from tunesmith.evaluate.harness import run_harness
+
+    if objective.model_kind != "causal_lm":
+        raise UserError(f"eval.lm_eval_tasks: lm-eval scores language models, not a {objective.model_kind} model")
+    started = time.perf_counter()
+    result = run_harness(pair, config.eval.lm_eval_tasks, config.eval.lm_eval_limit, config.eval.batch_size,
+                         config.training.seed)
+    for name, row in result["metrics"].items():
+        log(f"lm-eval {name}: base {row['base']:.4g} -> fine-tuned {row['tuned']:.4g} ({row['delta']:+.4g})")
+    return {**result, "seconds": round(time.perf_counter() - started, 2)}
+
+
 def _forgetting_skipped(config, objective) -> str | None:
     """Why the forgetting check does not run, or None when it does."""
     if not config.eval.forgetting:
@@ -97,6 +110,8 @@ def evaluate_model(pair: ModelPair, config, objective, data, split: str = "test"
         evaluation["bias"], evaluation["details"]["bias"] = _bias(pair, config, objective.model_kind, outputs,
                                                                             data.labels, log)
         seconds["bias"] = round(time.perf_counter() - started, 2)
+    if config.eval.lm_eval_tasks:
+        evaluation["lm_eval"] = _lm_eval(pair, config, objective, log)
     evaluation["skipped"] = {part: reason for part, reason in skipped.items() if reason}
     pair.release_base()
     return {**evaluation, "seconds": seconds}
@@ -111,8 +126,10 @@ def evaluate_trained(model, tokenizer, config, objective, data, log=print) -> di
     return evaluate_model(ModelPair(model, tokenizer, loader), config, objective, data, "test", log)
 
 
-def with_eval_options(config, max_examples: int | None, forgetting: bool, bias: bool):
+def with_eval_options(config, max_examples: int | None, forgetting: bool, bias: bool,
+                      lm_eval: list[str] | None = None):
     config = config.model_copy(deep=True)
+    config.eval.lm_eval_tasks = lm_eval if lm_eval is not None else config.eval.lm_eval_tasks
     config.eval.max_examples = max_examples or config.eval.max_examples
     config.eval.forgetting = config.eval.forgetting and forgetting
     config.eval.bias = config.eval.bias and bias
@@ -120,7 +137,7 @@ def with_eval_options(config, max_examples: int | None, forgetting: bool, bias: 
 
 
 def evaluate_run(run: Path, console, split: str = "test", max_examples: int | None = None, forgetting: bool = True,
-                 bias: bool = True) -> dict:
+                 bias: bool = True, lm_eval: list[str] | None = None) -> dict:
     """`tunesmith eval RUN`: evaluate a finished run again and rewrite eval.json, summary.json and the report."""
     from tunesmith.evaluate.report import write_report
     from tunesmith.objectives import get_objective
@@ -128,7 +145,7 @@ def evaluate_run(run: Path, console, split: str = "test", max_examples: int | No
 
     log = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
     pair, config = pair_for_run(run)
-    config = with_eval_options(config, max_examples, forgetting, bias)
+    config = with_eval_options(config, max_examples, forgetting, bias, lm_eval)
     objective = get_objective(config.objective.name)
     data = objective.prepare_data(config, pair.tokenizer)
     if not data.splits.get(split):
