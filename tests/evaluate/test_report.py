@@ -2,11 +2,9 @@
 
 import json
 import shutil
-import sys
 
 import pytest
 
-from tunesmith.cli import STATE, main
 from tunesmith.evaluate import write_report
 from tunesmith.evaluate.compare_runs import compare_runs
 
@@ -63,30 +61,19 @@ def test_compare_puts_runs_in_one_table_and_plots(two_runs, tmp_path):
     assert page.count("<img") == 3 and "<td>second</td>" in page
 
 
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["tunesmith", *args])
-    STATE["debug"] = False
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_info:
-        code = exit_info.code
-    return (code, *capsys.readouterr())
-
-
-def test_eval_and_compare_commands(two_runs, monkeypatch, capsys, tmp_path):
+def test_eval_and_compare_commands(two_runs, monkeypatch, capsys, tmp_path, cli):
     first, second = two_runs
-    code, out, err = run_cli(monkeypatch, capsys, "eval", str(first), "--max-examples", "3", "--no-forgetting",
+    code, out, err = cli("eval", str(first), "--max-examples", "3", "--no-forgetting",
                            "--no-bias")
     assert code == 0 and "3 test examples: base vs fine-tuned" in out and "valid_json" in out, err
     evaluation = json.loads((first / "eval.json").read_text())
     assert evaluation["examples"] == 3 and evaluation["forgetting"] is None and evaluation["bias"] is None
     assert "not measured: switched off (eval.forgetting)" in (first / "report.html").read_text()
-    code, out, _ = run_cli(monkeypatch, capsys, "compare", str(first), str(second), "--out", str(tmp_path / "c.html"))
+    code, out, _ = cli("compare", str(first), str(second), "--out", str(tmp_path / "c.html"))
     assert code == 0 and (tmp_path / "c.html").is_file() and (tmp_path / "c.json").is_file()
-    code, _, err = run_cli(monkeypatch, capsys, "eval", str(first), "--split", "train")
+    code, _, err = cli("eval", str(first), "--split", "train")
     assert code == 2 and err.startswith("error: --split train")
-    code, _, err = run_cli(monkeypatch, capsys, "compare", str(first))
+    code, _, err = cli("compare", str(first))
     assert code == 2 and "at least two" in err
-    code, _, err = run_cli(monkeypatch, capsys, "eval", str(first), "--cv", "40")
+    code, _, err = cli("eval", str(first), "--cv", "40")
     assert code == 2 and "cannot make 40 folds" in err

@@ -75,29 +75,15 @@ def test_model_card_names_base_data_method_metrics_and_check(merged, lora_run):
     assert "## Intended use and limitations" in card and "**Forgetting**" in card and "**Bias**" in card
 
 
-def run_cli(monkeypatch, capsys, *args):
-    from tunesmith.cli import STATE, main
-
-    monkeypatch.setattr(sys, "argv", ["tunesmith", *args])
-    STATE["debug"] = False
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_info:
-        code = exit_info.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_existing_folder_is_refused_without_force_and_replaced_with_it(lora_run, tmp_path, monkeypatch, capsys):
+def test_existing_folder_is_refused_without_force_and_replaced_with_it(lora_run, tmp_path, monkeypatch, capsys, cli):
     run, _ = lora_run
     target = tmp_path / "out"
     target.mkdir()
     (target / "keep.txt").write_text("mine")
-    code, _, err = run_cli(monkeypatch, capsys, "export", str(run), "--to", str(target))
+    code, _, err = cli("export", str(run), "--to", str(target))
     assert code == 2 and "already exists and is not empty" in err.splitlines()[0] and "--force" in err
     assert [p.name for p in target.iterdir()] == ["keep.txt"]
-    code, out, err = run_cli(monkeypatch, capsys, "export", str(run), "--to", str(target), "--force")
+    code, out, err = cli("export", str(run), "--to", str(target), "--force")
     assert code == 0, err
     assert not (target / "keep.txt").exists() and (target / "model.safetensors").is_file()
     assert "max |logit difference|" in out

@@ -2,7 +2,6 @@
 
 import json
 import socket
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,30 +10,17 @@ from tunesmith.errors import UserError
 from tunesmith.serve.loading import load_models, parse_spec, plan_model
 
 
-def run_cli(monkeypatch, capsys, *args):
-    from tunesmith.cli import STATE, main
-
-    monkeypatch.setattr(sys, "argv", ["tunesmith", *args])
-    STATE["debug"] = False
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_info:
-        code = exit_info.code
-    return code, capsys.readouterr().err
-
-
-def test_a_taken_port_is_reported_before_models_load(monkeypatch, capsys, lora_run):
+def test_a_taken_port_is_reported_before_models_load(monkeypatch, capsys, lora_run, cli):
     run, _ = lora_run
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        code, err = run_cli(monkeypatch, capsys, "serve", str(run), "--port", str(taken.getsockname()[1]))
+        code, _, err = cli("serve", str(run), "--port", str(taken.getsockname()[1]))
     assert code == 2 and err.startswith("error: cannot listen on 127.0.0.1:") and "--port" in err
 
 
-def test_paths_that_are_not_models_are_refused(monkeypatch, capsys, tmp_path):
-    code, err = run_cli(monkeypatch, capsys, "serve", str(tmp_path), "--port", "0")
+def test_paths_that_are_not_models_are_refused(monkeypatch, capsys, tmp_path, cli):
+    code, _, err = cli("serve", str(tmp_path), "--port", "0")
     assert code == 2 and "is not a run directory, a tunesmith export or a Hugging Face model folder" in err
     assert "Traceback" not in err
 
