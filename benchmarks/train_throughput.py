@@ -11,7 +11,8 @@ Each phase runs in its own process, alternating baseline and tunesmith (the seco
 contention from other work on the machine hits both and each phase's peak RSS is its own. A phase measures the fp32
 matmul rate, trains `--warmup` steps, then times `--steps` steps. Reported per phase: trained (non-padding) tokens/s,
 model-FLOPs utilisation (4N FLOPs per token for LoRA, 6N for full; N = the base model's parameters) against the
-matmul rate measured in that phase, peak RSS; then the tunesmith/baseline ratio of the mean tokens/s.
+matmul rate measured in that phase, peak RSS (for tunesmith beside the memory planner's estimate for the same run and
+for its largest trained batch); then the tunesmith/baseline ratio of the mean tokens/s.
 """
 
 from __future__ import annotations
@@ -192,7 +193,22 @@ def run_tunesmith(model_path: str, rows: list[dict], full: bool, warmup: int, st
     })
     stopwatch = stopwatch_callback(warmup, steps)
     train(config, Console(quiet=True), callbacks=[stopwatch])
-    return stopwatch.result()
+    return {**stopwatch.result(), **planned_memory(config, max(stopwatch.tokens))}
+
+
+def planned_memory(config, trained_tokens: int) -> dict:
+    """The memory planner's estimate for this run (what `tunesmith plan` prints: batch x the longest example) and
+    for the largest batch the phase actually trained, computed after training so it cannot add to the peak."""
+    from dataclasses import replace
+
+    from tunesmith.models.memory import plan_step
+    from tunesmith.models.plan import plan_run
+
+    plan = plan_run(config)
+    seen = replace(plan.step, batch_size=1, seq_len=trained_tokens, sequences=1)
+    trained = plan_step(plan.shape, plan.trainable, seen, plan.hardware.dtype, plan.hardware.device)
+    return {"planned_mb": round(plan.rows[0].fit.plan.total_gb * 1024), "planned_tokens": plan.step.tokens,
+            "planned_trained_mb": round(trained.total_gb * 1024), "trained_tokens_max": trained_tokens}
 
 
 def run_phase(side: str, model_path: str, full: bool, warmup: int, steps: int, threads: int | None) -> dict:
@@ -265,6 +281,11 @@ def main() -> None:
                       f"matmul {p['matmul_gflops']:6.1f} GFLOP/s  RSS {p['rss_at_start_mb']:5d} -> peak {p['peak_rss_mb']:5d} MB  "
                       f"{p['threads']} threads  load {p['load_at_start']:.1f}  ({p['tokens']} tokens in {p['seconds']} s)",
                       flush=True)
+                if "planned_mb" in p:
+                    print(f"{'':9s} planned {p['planned_mb']} MB for the run ({p['planned_tokens']} tokens a step), "
+                          f"{p['planned_trained_mb']} MB for its largest trained step ({p['trained_tokens_max']} "
+                          f"tokens); measured peak / planned: {p['peak_rss_mb'] / p['planned_mb']:.2f}, "
+                          f"{p['peak_rss_mb'] / p['planned_trained_mb']:.2f}", flush=True)
         summary = summarise(phases)
         print(f"ratio tunesmith/baseline: {summary['ratio']:.2f}x tokens/s, {summary['memory_ratio']:.2f}x peak RSS; "
               f"load after: {os.getloadavg()[0]:.2f}")

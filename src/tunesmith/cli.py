@@ -64,6 +64,17 @@ def train(
 
 
 @app.command()
+def plan(config: ConfigPath = None, overrides: Overrides = [],  # noqa: B006
+         device: Annotated[list[str], typer.Option(help="t4 rtx4090 a100-40 a100-80 h100 h200 or NAME=GiB")] = [],  # noqa: B006
+         seq_len: Annotated[Optional[int], typer.Option(min=1, help="instead of the data's longest example")] = None,
+         as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False) -> None:
+    """Memory the run needs (weights, gradients, optimizer, activations, runtime) and what fits on common GPUs."""
+    from tunesmith.models.plan_report import print_plan
+
+    print_plan(config, overrides, device, seq_len, as_json, _console())
+
+
+@app.command()
 def chat(
     run: Annotated[Path, typer.Argument(help="run directory of a trained model")],
     prompt: Annotated[Optional[str], typer.Option(help="answer one prompt and exit")] = None,
@@ -332,7 +343,7 @@ def data_inspect(
 ) -> None:
     """Counts, detected format, token lengths, labels, duplicates and personal data found in SOURCE."""
     from tunesmith.config import load_config
-    from tunesmith.data.report import inspect
+    from tunesmith.data.report import inspect, print_loss_tokens
     from tunesmith.models import load_tokenizer, resolve_model
 
     console = _console()
@@ -342,23 +353,8 @@ def data_inspect(
     report = inspect(source, tokenizer, folder, cfg)
     console.print_json(data={k: v for k, v in report.items() if k != "path"})
     if show_tokens:
-        _print_tokens(console, source, tokenizer, cfg, show_tokens)
+        print_loss_tokens(console, source, tokenizer, cfg, show_tokens)
     console.print(f"report: {folder / 'data_report.json'}, histogram: {folder / 'token_lengths.png'}")
-
-
-def _print_tokens(console, source: str, tokenizer, cfg, count: int) -> None:
-    from rich.text import Text
-
-    from tunesmith.data.pipeline import prepare_splits
-    from tunesmith.data.tokenize import show_tokens, tokenize_chat
-
-    splits, _ = prepare_splits(cfg.model_copy(update={"train": source, "validation_size": 0.0}), "chat")
-    for row in splits["train"].select(range(min(count, len(splits["train"])))):
-        line = Text(f"{row['_source']}: ")
-        for token, carries_loss in show_tokens(tokenizer, tokenize_chat(tokenizer, row["messages"])):
-            line.append(token, style="bold green underline" if carries_loss else "dim")
-        console.print(line)
-    console.print("green underlined tokens carry loss; dim ones are context only")
 
 
 @data_app.command("prepare")

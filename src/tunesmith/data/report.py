@@ -86,3 +86,19 @@ def inspect(spec: str, tokenizer, out: Path, cfg: DataConfig | None = None) -> d
     tmp.write_text(json.dumps(report, indent=2))
     os.replace(tmp, out / "data_report.json")
     return report
+
+
+def print_loss_tokens(console, source: str, tokenizer, cfg, count: int) -> None:
+    """`data inspect --show-tokens`: the first `count` chat examples token by token, loss-bearing ones marked."""
+    from rich.text import Text
+
+    from tunesmith.data.pipeline import prepare_splits
+    from tunesmith.data.tokenize import show_tokens, tokenize_chat
+
+    splits, _ = prepare_splits(cfg.model_copy(update={"train": source, "validation_size": 0.0}), "chat")
+    for row in splits["train"].select(range(min(count, len(splits["train"])))):
+        line = Text(f"{row['_source']}: ")
+        for token, carries_loss in show_tokens(tokenizer, tokenize_chat(tokenizer, row["messages"])):
+            line.append(token, style="bold green underline" if carries_loss else "dim")
+        console.print(line)
+    console.print("green underlined tokens carry loss; dim ones are context only")

@@ -108,7 +108,8 @@ def _dropout_overrides(source, rate: float | None) -> dict:
 
 def _load_model(config: RunConfig, source, hardware, method, objective, data, log):
     from tunesmith.methods import count_parameters
-    from tunesmith.models import load_model, plan_memory
+    from tunesmith.models import load_model
+    from tunesmith.models.plan import plan_loaded_model
 
     kwargs = {**_dropout_overrides(source, config.training.dropout),
               **(method.load_kwargs(config) if method.load_kwargs else {}),
@@ -118,9 +119,7 @@ def _load_model(config: RunConfig, source, hardware, method, objective, data, lo
     model = method.apply(model, config.method, objective.task).to(hardware.device)
     trainable, total = count_parameters(model)
     log(f"parameters: {trainable:,} trainable of {total:,} ({100 * trainable / total:.2f}%), method {method.name}")
-    longest = max(r["longest"] for r in data.report.values())
-    _check_memory(plan_memory(model.config, total, trainable, hardware.dtype, config.training.batch_size, longest),
-                  hardware, log)
+    _check_memory(plan_loaded_model(config, model, method, data, hardware), hardware, log)
     return model
 
 
