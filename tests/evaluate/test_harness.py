@@ -47,7 +47,10 @@ def test_base_and_fine_tuned_scored_on_a_local_task(lora_run, tmp_path):
     from tunesmith.evaluate import evaluate_run
     from tunesmith.quickstart.orders import make_examples
 
-    run, _ = lora_run
+    import shutil
+
+    run = tmp_path / "run"  # a copy: evaluating rewrites eval.json, and other tests read the shared run's
+    shutil.copytree(lora_run[0], run)
     task = write_task(tmp_path, make_examples(12, seed=99))
     evaluation = evaluate_run(run, Console(quiet=True), max_examples=2, forgetting=False, bias=False,
                               lm_eval=[task])

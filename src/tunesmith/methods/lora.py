@@ -22,9 +22,11 @@ def apply_lora(model, cfg, task):
     from peft import get_peft_model
 
     from tunesmith.methods.lora_dropout import use_mask_dropout
+    from tunesmith.methods.lora_fused import use_fused_lora
 
     model = get_peft_model(model, lora_config(cfg, task))
-    use_mask_dropout(model)  # same dropout, cheaper masks (see lora_dropout.py)
+    use_fused_lora(model)  # PEFT's math without its output-sized temporaries (see lora_fused.py)
+    use_mask_dropout(model)  # same dropout, cheaper masks, for the adapters the fused path does not take
     return model
 
 

@@ -45,12 +45,14 @@ NF4_WIDTH = 0.5 + 1 / 64 + 4 / (64 * 256)
 # device memory instead; 1 GiB is the usual size of that, an assumption not measured here.
 FRAMEWORK_GB = {"cpu": 0.5, "mps": 0.5, "cuda": 1.0}
 # On a CPU, glibc's heap also keeps the holes that a forward pass's freed temporaries leave between the tensors kept
-# for backward; the process's peak RSS carries them although no tensor lives there. Measured on smollm2-135m as RSS
-# growth over one forward minus the live bytes, as a share of the per-token activations: LoRA 0.72-0.73 at 594,
-# 1,160 and 2,179 tokens (0.78 without dropout), full fine-tuning 0.02. LoRA's pattern (base output, adapter output
-# and their sum, with small lora_A outputs kept in between) is what fragments. With MALLOC_MMAP_THRESHOLD_=131072
-# the same step's RSS follows the live bytes within 1%, so the formula above is the tensors and this is the heap.
-CPU_HEAP_SHARE = {"adapter": 0.73, "full": 0.02}
+# for backward; the process's peak RSS carries them although no tensor lives there. Measured on smollm2-135m, as a
+# share of the per-token activations: full fine-tuning 0.02 (RSS growth over one forward minus the live bytes).
+# PEFT's own LoRA path held 0.72-0.73 (at 594, 1,160 and 2,179 tokens): its output-sized temporaries (B's output,
+# its scaled copy, the sum) sat between the small kept lora_A outputs. tunesmith's fused LoRA path
+# (methods/lora_fused.py) has none of them: 0.38, from the peak RSS of benchmarks/train_throughput.py's LoRA phase
+# (3,480 and 3,494 MB at 1,135 tokens, against 2,903 MB planned without the heap). With MALLOC_MMAP_THRESHOLD_=131072
+# RSS follows the live bytes within 1%, but training ran at half the speed there (every large block mapped afresh).
+CPU_HEAP_SHARE = {"adapter": 0.38, "full": 0.02}
 
 
 @dataclass(frozen=True)

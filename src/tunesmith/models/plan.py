@@ -40,7 +40,7 @@ def _lora_inputs(model) -> tuple[int, int, int, int]:
     """(in_features, ranks, masked in_features, dropped-copy in_features) summed over the LoRA-adapted linears."""
     from torch import nn
 
-    from tunesmith.methods.lora_dropout import DroppedLinear
+    from tunesmith.methods.lora_fused import FusedLoRA
 
     inputs = ranks = masked = dropped = 0
     for module in model.modules():
@@ -50,8 +50,9 @@ def _lora_inputs(model) -> tuple[int, int, int, int]:
         for name, a in lora_a.items():
             dropout = module.lora_dropout[name]
             inputs, ranks = inputs + a.in_features, ranks + a.out_features
-            if isinstance(a, DroppedLinear) and a.drop_levels:
-                masked += a.in_features  # the dropped input is recomputed from the layer input in backward
+            fused = getattr(module, "lora_variant", {}).get(name)
+            if isinstance(fused, FusedLoRA):
+                masked += a.in_features if fused.drop_levels else 0  # backward recomputes the dropped input
             elif getattr(dropout, "p", 0) > 0:  # MaskDropout (DoRA) or nn.Dropout: mask and dropped copy
                 masked, dropped = masked + a.in_features, dropped + a.in_features
     return inputs, ranks, masked, dropped
