@@ -22,7 +22,10 @@ kv = kv_heads x head_dim, i intermediate and w the activation dtype's width (4 i
 
 Per position whose logits are computed, the loss keeps the fp32 log-softmax (4V) and the int64 target, and backward
 briefly holds two more fp32 V-wide gradients (8V) while the log-softmax is still alive: that moment is the peak of
-the activation memory (profiled on the random models: peak = saved + 8 K V for K such positions).
+the activation memory (profiled on the random models: peak = saved + 8 K V for K such positions). Padding-free SFT
+projects in the loss instead (objectives/head_loss.py): per labelled position it keeps the gathered hidden row (wh),
+an fp32 log-sum-exp and the int64 target, and a chunk's fp32 logits (CHUNK x V, twice while backward forms the
+chunk's gradient) are the only vocabulary-wide tensors alive.
 
 Not calibrated: padded batches (TRL's SFTTrainer, causal_lm) came within 5% on the random models; DoRA keeps more
 than this (weight-sized copies and two more outputs per adapter: 1.45-1.57x these activations on the random models);
@@ -199,10 +202,20 @@ def token_bytes(shape: ModelShape, t: Trainable, width: int, padding_free: bool)
     return stacked - lowest + final_norm + rope + ids + mask
 
 
-def logit_bytes(shape: ModelShape, t: Trainable, width: int) -> int:
-    """Bytes per position whose logits are computed: fp32 log-softmax, target, backward's two fp32 gradients."""
+def logit_bytes(shape: ModelShape, t: Trainable, width: int, head_in_loss: bool = False) -> int:
+    """Bytes per position whose logits are computed: fp32 log-softmax, target, backward's two fp32 gradients; with
+    the head in the loss (padding-free SFT), the gathered hidden row, its log-sum-exp and its target."""
+    if head_in_loss:
+        return width * shape.hidden + 4 + 8
     head_input = width * shape.hidden if t.head_trains else 0
     return 4 * shape.vocab + 8 + 8 * shape.vocab + head_input
+
+
+def chunk_bytes(shape: ModelShape, positions: int) -> int:
+    """The head-in-loss path's vocabulary-wide peak: one chunk's fp32 logits and its gradient."""
+    from tunesmith.objectives.head_loss import CHUNK
+
+    return 2 * 4 * shape.vocab * min(CHUNK, positions)
 
 
 def _parameter_bytes(t: Trainable, width: int) -> tuple[float, float]:
@@ -229,14 +242,16 @@ def plan_step(shape: ModelShape, t: Trainable, step: Step, dtype: str, device: s
     area = scale ** (2 / 3)
     weights = (weights - adapters) * scale + adapters * area
     trainable = (trainable - adapters) * scale + adapters * area
-    per_token, per_logit = token_bytes(shape, t, width, step.padding_free) * area, logit_bytes(shape, t, width)
+    per_token = token_bytes(shape, t, width, step.padding_free) * area
+    per_logit = logit_bytes(shape, t, width, head_in_loss=step.padding_free)
+    chunk = chunk_bytes(shape, step.logit_positions) if step.padding_free else 0
     token_gb = step.tokens * per_token / GIB
     heap = _heap_gb(t, token_gb) if device == "cpu" else 0.0
     return MemoryPlan(
         weights_gb=weights / GIB,
         gradients_gb=trainable / GIB,  # each gradient has its parameter's dtype
         optimizer_gb=2 * trainable / GIB,  # AdamW: two moments shaped and typed like each trainable parameter
-        activations_gb=token_gb + step.logit_positions * per_logit / GIB,
+        activations_gb=token_gb + (step.logit_positions * per_logit + chunk) / GIB,
         overhead_gb=FRAMEWORK_GB.get(device, 0.0) + heap if device else 0.0,
         heap_gb=heap,
         token_bytes=per_token,

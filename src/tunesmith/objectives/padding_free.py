@@ -9,7 +9,8 @@ vocabulary projection on every position although most carry no loss. Here:
   separately from those boundaries, so no token sees another example and no work goes to a block-diagonal mask;
   without boundaries (evaluation with padding, generation) it is transformers' SDPA unchanged;
 - the collator adds a boolean `logits_to_keep` (a model forward argument), so the LM head projects only the
-  positions whose next token carries loss, and `label_loss` scores those.
+  positions whose next token carries loss, and `label_loss` scores those; where the head is a plain projection,
+  head_loss.py goes further and projects those positions in chunks inside the loss.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def register_varlen_attention() -> None:
     ALL_MASK_ATTENTION_FUNCTIONS.register(VARLEN, sdpa_mask)
 
 
-def _language_model(model):
+def language_model(model):
     """The transformers model under a PEFT wrapper (or the model itself)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
@@ -59,7 +60,7 @@ def use_varlen_attention(model) -> bool:
     peft_config = getattr(model, "active_peft_config", None)
     if peft_config is not None and peft_config.is_prompt_learning:
         return False  # virtual tokens are prepended to the row, which would shift every example's boundaries
-    inner = _language_model(model)
+    inner = language_model(model)
     if getattr(inner.config, "is_encoder_decoder", False) or not getattr(inner, "_supports_attention_backend", False):
         return False
     register_varlen_attention()
@@ -71,17 +72,20 @@ def use_varlen_attention(model) -> bool:
 
 
 class PaddingFreeCollator:
-    """One row per batch (transformers' flattening collator) plus `logits_to_keep`: positions whose next label counts."""
+    """One row per batch (transformers' flattening collator) plus `logits_to_keep`: positions whose next label counts,
+    or none at all when the loss projects the hidden states itself (`head_in_loss`, objectives/head_loss.py)."""
 
-    def __init__(self):
+    def __init__(self, head_in_loss: bool = False):
         from transformers import DataCollatorWithFlattening
 
         self.flatten = DataCollatorWithFlattening(return_flash_attn_kwargs=True, separator_id=IGNORE)
+        self.head_in_loss = head_in_loss
 
     def __call__(self, features: list[dict]) -> dict:
         batch = self.flatten([{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features])
         keep = torch.zeros_like(batch["labels"], dtype=torch.bool)
-        keep[:, :-1] = batch["labels"][:, 1:] != IGNORE
+        if not self.head_in_loss:
+            keep[:, :-1] = batch["labels"][:, 1:] != IGNORE
         batch["logits_to_keep"] = keep
         return batch
 

@@ -17,13 +17,15 @@ def prepare(config, tokenizer) -> PreparedData:
 def padding_free_trainer(model, tokenizer, train, validation, trainer_args: dict, callbacks):
     from transformers import Trainer, TrainingArguments
 
-    from tunesmith.objectives.padding_free import PaddingFreeCollator, label_loss
+    from tunesmith.objectives.head_loss import chunked_head_loss
+    from tunesmith.objectives.padding_free import PaddingFreeCollator, label_loss, language_model
 
     # A flattened row has no padding, so counting every input token counts exactly the real ones.
     args = {k: v for k, v in trainer_args.items() if k != "max_length"} | {"include_num_input_tokens_seen": "all"}
+    head_loss = chunked_head_loss(language_model(model))
     return Trainer(model=model, args=TrainingArguments(**args), train_dataset=train, eval_dataset=validation,
-                   data_collator=PaddingFreeCollator(), compute_loss_func=label_loss, processing_class=tokenizer,
-                   callbacks=callbacks)
+                   data_collator=PaddingFreeCollator(head_in_loss=head_loss is not None),
+                   compute_loss_func=head_loss or label_loss, processing_class=tokenizer, callbacks=callbacks)
 
 
 def sft_trainer(model, tokenizer, train, validation, trainer_args: dict, callbacks):
