@@ -98,6 +98,9 @@ def test_base_replay_trains_on_the_bases_own_tokens_and_is_cached(tiny_model, tm
     expected = scoring.greedy_continuations(base, tokenizer, [prompt], 12)[0]
     row = data.tokenized["train"][20]
     assert row["input_ids"] == prompt + expected and row["labels"] == [IGNORE] * len(prompt) + expected
+    plain = PreparedData({"train": [None] * 20}, {"train": [{"input_ids": [1, 2], "labels": [1, 2]}] * 20}, {}, {})
+    mix_base_replay(base, tokenizer, plain, cfg.model_copy(update={"cache": False}), str(tiny_model), "float32")
+    assert plain.tokenized["train"] == data.tokenized["train"]  # a full-weight model answers as itself
     calls = []
     monkeypatch.setattr(scoring, "greedy_continuations", lambda *a, **k: calls.append(1) or [])
     again = PreparedData({"train": [None] * 20}, {"train": [{"input_ids": [1, 2], "labels": [1, 2]}] * 20}, {}, {})

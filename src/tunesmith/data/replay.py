@@ -106,12 +106,13 @@ def base_answers(model, tokenizer, prompts: list[list[int]], max_new_tokens: int
     """The base model's greedy answer token ids to each prompt (a PEFT model answers with its adapter off)."""
     from contextlib import nullcontext
 
+    from tunesmith.evaluate.pair import is_peft
     from tunesmith.evaluate.scoring import greedy_continuations
 
     if cache is not None and cache.is_file():
         return json.loads(cache.read_text())
     was_training = model.training
-    with model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext():
+    with model.disable_adapter() if is_peft(model) else nullcontext():
         answers = greedy_continuations(model, tokenizer, prompts, max_new_tokens)
     model.train(was_training)
     if cache is not None:
