@@ -12,6 +12,7 @@ from tunesmith.config import MethodConfig
 from tunesmith.methods import count_parameters, get_method
 from tunesmith.models.memory import GIB, ModelShape, Step, Trainable, logit_bytes, plan_step, token_bytes, what_fits
 from tunesmith.models.plan import read_trainable
+from tunesmith.objectives.fused_layers import fuse_layers
 from tunesmith.objectives.head_loss import chunked_head_loss
 from tunesmith.objectives.padding_free import PaddingFreeCollator, language_model, use_varlen_attention
 
@@ -39,7 +40,14 @@ def trainable_model(shape: str, method: str):
     model = LlamaForCausalLM(LlamaConfig(vocab_size=VOCAB, **SHAPES[shape]))
     config = MethodConfig(**METHODS[method])
     model = get_method(config.name).apply(model, config, "CAUSAL_LM").train()
-    assert use_varlen_attention(model)  # the padding-free path SFT trains on
+    return padding_free(model)
+
+
+def padding_free(model):
+    """The model as SFT's padding-free path trains it: per-example attention, lean norms and SwiGLU products."""
+    assert use_varlen_attention(model)
+    layers = model.config.num_hidden_layers
+    assert len(fuse_layers(language_model(model))) == 3 * layers + 1  # two norms and an MLP a layer, the final norm
     return model
 
 
@@ -102,8 +110,7 @@ def test_activation_formula_on_smollm2(method):
     config = MethodConfig(**{**METHODS[method], "r": 16, "alpha": 32, "dropout": 0.05} if method == "lora"
                           else METHODS[method])
     model = load_model(resolve_model("smollm2-135m"), "causal_lm", "float32")
-    model = get_method(method).apply(model, config, "CAUSAL_LM").train()
-    assert use_varlen_attention(model)
+    model = padding_free(get_method(method).apply(model, config, "CAUSAL_LM").train())
     batch = padding_free_batch(lengths=(150, 90, 120, 60, 130, 100, 140, 110), labelled=0.45)
     assert predicted_saved_bytes(model, batch) == pytest.approx(saved_tensor_bytes(model, batch), rel=0.005)
 

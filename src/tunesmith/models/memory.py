@@ -10,14 +10,17 @@ freeze, in fp32, and in bf16 on the random models: the formula below equals the 
 (tests/models/test_memory.py re-measures it). Per token and decoder layer, with h hidden, q = heads x head_dim,
 kv = kv_heads x head_dim, i intermediate and w the activation dtype's width (4 in fp32, 2 in bf16):
 
-- each RMSNorm keeps its input as fp32 and 1/rms (4h + 4 bytes; two norms per layer);
+- each RMSNorm keeps its input as fp32 and 1/rms (4h + 4 bytes; two norms per layer); padding-free SFT's lean
+  norm (objectives/fused_layers.py) keeps the input in its own dtype instead (wh + 4);
 - SDPA (the flash kernel on CPU) keeps q, k, v, its output and an fp32 log-sum-exp per head: w(2q + 2kv) + 4 heads;
   RoPE keeps only cos/sin, once for all layers;
-- the MLP keeps the gate (for SiLU), silu(gate) and up (for the product): 3wi;
+- the MLP keeps the gate (for SiLU), silu(gate) and up (for the product): 3wi; the lean SwiGLU product keeps the
+  gate and up only: 2wi;
 - layers that train (their weights or adapters) also keep the inputs of their linears: both norm outputs, o_proj's
   and down_proj's inputs, w(2h + q + i); q/k/v and gate/up share one input, so it is kept once. Over a bf16 base,
   PEFT casts each adapter's input to fp32 first, so each adapter keeps its own 4-byte copy instead;
-- full training also keeps each norm's normalised input for the norm weight's gradient: 2wh;
+- full training also keeps each norm's normalised input for the norm weight's gradient: 2wh (the lean norm
+  recomputes it), and the lean MLP recomputes down_proj's input instead of keeping it (wi less);
 - a LoRA adapter keeps its r-wide lora_A output (fp32) and, with dropout folded in, a 1-byte mask of its input.
 
 Per position whose logits are computed, the loss keeps the fp32 log-softmax (4V) and the int64 target, and backward
@@ -160,19 +163,25 @@ class MemoryPlan:
         )
 
 
-def _layer_bytes(shape: ModelShape, width: int, kind: str, shared_inputs: bool) -> int:
-    """Bytes one decoder layer keeps per token (see the module docstring); kind is full, adapter or passed."""
+def _norm_bytes(h: int, width: int, lean: bool) -> int:
+    return (width if lean else 4) * h + 4
+
+
+def _layer_bytes(shape: ModelShape, width: int, kind: str, shared_inputs: bool, lean: bool) -> int:
+    """Bytes one decoder layer keeps per token (see the module docstring); kind is full, adapter or passed; lean:
+    objectives/fused_layers.py's norms and SwiGLU product."""
     h, i = shape.hidden, shape.intermediate
     q, kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
-    norms = 2 * (4 * h + 4)
+    norms = 2 * _norm_bytes(h, width, lean)
     attention = width * (2 * q + 2 * kv) + 4 * shape.heads
-    mlp = 3 * width * i
+    mlp = (2 if lean else 3) * width * i
     kept = norms + attention + mlp
     if kind == "passed":
         return kept
     # An fp32 adapter on a bf16/fp16 base casts its input first and keeps its own copy (counted in _adapter_bytes).
-    inputs = width * (2 * h + q + i) if kind == "full" or shared_inputs else 0
-    return kept + inputs + (2 * width * h if kind == "full" else 0)
+    # The lean MLP recomputes down_proj's input where down_proj is a plain trained Linear.
+    inputs = width * (2 * h + q + (0 if lean and kind == "full" else i)) if kind == "full" or shared_inputs else 0
+    return kept + inputs + (2 * width * h if kind == "full" and not lean else 0)
 
 
 def _adapter_bytes(t: Trainable, width: int) -> int:
@@ -184,7 +193,8 @@ def token_bytes(shape: ModelShape, t: Trainable, width: int, padding_free: bool)
     """Activation bytes kept per token of the batch, all layers, outside the logits."""
     h = shape.hidden
     kinds = {"full": t.full_layers, "adapter": t.adapter_layers, "passed": t.passed_layers}
-    layers = {kind: _layer_bytes(shape, width, kind, width == ADAPTER_WIDTH) for kind in kinds}
+    lean = padding_free  # the padding-free SFT path also swaps in the lean norms and SwiGLU product
+    layers = {kind: _layer_bytes(shape, width, kind, width == ADAPTER_WIDTH, lean) for kind in kinds}
     mask = 1 if padding_free else 0  # the boolean that picks the labelled positions out of the row
     if not sum(kinds.values()):
         return mask  # only the head trains: nothing below it keeps anything
@@ -194,9 +204,11 @@ def token_bytes(shape: ModelShape, t: Trainable, width: int, padding_free: bool)
         stacked = count * width * h + max(layers[k] for k, n in kinds.items() if n) + adapters / count
     else:
         stacked = sum(n * layers[kind] for kind, n in kinds.items()) + adapters
-    # The lowest layer's input needs no gradient unless the embeddings train, so its first norm keeps nothing.
-    lowest = 0 if t.embeddings_train else 4 * h + 4
-    final_norm = 4 * h + 4 + (width * h if t.norm_trains else 0)
+    # The lowest layer's input needs no gradient unless the embeddings train, so its first norm keeps nothing; the
+    # lean norm still keeps its input where its own weight trains (the lowest layer trains fully).
+    keeps = t.embeddings_train or (lean and t.full_layers > 0 and not t.adapter_layers)
+    lowest = 0 if keeps else _norm_bytes(h, width, lean)
+    final_norm = _norm_bytes(h, width, lean) + (width * h if t.norm_trains and not lean else 0)
     rope = 2 * shape.head_dim * width
     ids = 8 if t.embeddings_train else 0  # the embedding's backward keeps the int64 ids
     return stacked - lowest + final_norm + rope + ids + mask
@@ -244,7 +256,9 @@ def plan_step(shape: ModelShape, t: Trainable, step: Step, dtype: str, device: s
     trainable = (trainable - adapters) * scale + adapters * area
     per_token = token_bytes(shape, t, width, step.padding_free) * area
     per_logit = logit_bytes(shape, t, width, head_in_loss=step.padding_free)
-    chunk = chunk_bytes(shape, step.logit_positions) if step.padding_free else 0
+    # With the head in the loss, the peak comes in the loss's forward: one chunk's logits, and the decoder's output
+    # (w per hidden unit and token, kept by nothing) still alive beside them.
+    chunk = chunk_bytes(shape, step.logit_positions) + step.tokens * width * shape.hidden if step.padding_free else 0
     token_gb = step.tokens * per_token / GIB
     heap = _heap_gb(t, token_gb) if device == "cpu" else 0.0
     return MemoryPlan(

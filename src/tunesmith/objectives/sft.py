@@ -1,8 +1,9 @@
 """Supervised fine-tuning on chat examples; loss only on the assistant's tokens.
 
 Decoders whose attention transformers can swap train padding-free (objectives/padding_free.py) with transformers'
-Trainer; others use TRL's SFTTrainer with padded batches. Both see the same tokens and labels and compute the same
-loss (tests/training/test_fast_path.py)."""
+Trainer, the head projected in the loss (objectives/head_loss.py) and the lean norms and SwiGLU products of
+objectives/fused_layers.py; others use TRL's SFTTrainer with padded batches. Both see the same tokens and labels and
+compute the same loss (tests/training/test_fast_path.py)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ def prepare(config, tokenizer) -> PreparedData:
 def padding_free_trainer(model, tokenizer, train, validation, trainer_args: dict, callbacks):
     from transformers import Trainer, TrainingArguments
 
+    from tunesmith.objectives.fused_layers import fuse_layers
     from tunesmith.objectives.head_loss import chunked_head_loss
     from tunesmith.objectives.padding_free import PaddingFreeCollator, label_loss, language_model
 
     # A flattened row has no padding, so counting every input token counts exactly the real ones.
     args = {k: v for k, v in trainer_args.items() if k != "max_length"} | {"include_num_input_tokens_seen": "all"}
     head_loss = chunked_head_loss(language_model(model))
+    fuse_layers(language_model(model))  # norms and SwiGLU products that keep less for backward
     return Trainer(model=model, args=TrainingArguments(**args), train_dataset=train, eval_dataset=validation,
                    data_collator=PaddingFreeCollator(head_in_loss=head_loss is not None),
                    compute_loss_func=head_loss or label_loss, processing_class=tokenizer, callbacks=callbacks)
