@@ -81,6 +81,36 @@ def test_full_fine_tuning_saves_the_whole_model(tiny_config):
     assert sum(p.numel() for p in model.parameters()) > 50_000
 
 
+def test_the_optimizer_state_is_freed_before_the_reload_check(tiny_config, monkeypatch):
+    """The reload check and the evaluation load more model copies; the optimizer's moments must be gone by then."""
+    import gc
+    import weakref
+
+    from transformers import TrainerCallback
+
+    from tunesmith.training import verify
+
+    held = {}
+
+    class Watch(TrainerCallback):
+        def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
+            inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps it
+            held["optimizer"] = weakref.ref(inner)
+
+    def check_then_verify(*args, **kwargs):
+        gc.collect()
+        held["alive_at_reload"] = held["optimizer"]() is not None
+        return original(*args, **kwargs)
+
+    original = verify.verify_reload
+    monkeypatch.setattr(verify, "verify_reload", check_then_verify)
+    tiny_config.method.name = "full"
+    tiny_config.training.max_steps = 2
+    tiny_config.eval.compare_with_base = False
+    train(tiny_config, quiet(), callbacks=[Watch()])
+    assert held["alive_at_reload"] is False
+
+
 @pytest.mark.slow
 def test_real_smollm2_learns_the_order_schema(tmp_path):
     """The quickstart path on the real bundled model, shortened: loss falls and the tuned model emits the schema."""

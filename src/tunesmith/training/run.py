@@ -136,6 +136,18 @@ def _save_artifact(model, tokenizer, run: Path, artifact: str) -> Path:
     return target
 
 
+def _release_optimizer(trainer) -> None:
+    """Drop the optimizer and its state (AdamW: two moments per trained weight, 1 GB for smollm2-135m fully
+    trained) once training is over, so the reload check's and the evaluation's model copies fit in what it held
+    instead of adding to the run's peak."""
+    import gc
+
+    trainer.accelerator.free_memory()
+    trainer.optimizer = trainer.lr_scheduler = None
+    trainer.callback_handler.optimizer = trainer.callback_handler.lr_scheduler = None
+    gc.collect()
+
+
 def _final_eval(trainer, model, config: RunConfig, data, objective, tokenizer, log) -> dict | None:
     """Base vs fine-tuned on the test split, forgetting and bias (tunesmith.evaluate), plus the trainer's own test
     loss where the objective defines one."""
@@ -254,6 +266,7 @@ def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) 
         artifact, reload_difference, comparison = save_gathered(trainer, run, method.artifact), None, None
         log(f"saved {method.artifact} to {artifact} (gathered from shards); reload check and evaluation skipped")
     else:
+        _release_optimizer(trainer)
         artifact = _save_artifact(model, tokenizer, run, method.artifact)
         reload_difference = verify_reload(model, tokenizer, run)
         log(f"saved {method.artifact} to {artifact}; reloaded it: max logit difference {reload_difference:.1e}")
