@@ -50,15 +50,16 @@ NF4_WIDTH = 0.5 + 1 / 64 + 4 / (64 * 256)
 # (measured RSS 490 MB on the 2-core CPU machine). On a GPU the CUDA context, kernels and cuBLAS workspace take
 # device memory instead; 1 GiB is the usual size of that, an assumption not measured here.
 FRAMEWORK_GB = {"cpu": 0.5, "mps": 0.5, "cuda": 1.0}
-# On a CPU, glibc's heap also keeps the holes that a forward pass's freed temporaries leave between the tensors kept
-# for backward; the process's peak RSS carries them although no tensor lives there. Measured on smollm2-135m, as a
-# share of the per-token activations: full fine-tuning 0.02 (RSS growth over one forward minus the live bytes).
-# PEFT's own LoRA path held 0.72-0.73 (at 594, 1,160 and 2,179 tokens): its output-sized temporaries (B's output,
-# its scaled copy, the sum) sat between the small kept lora_A outputs. tunesmith's fused LoRA path
-# (methods/lora_fused.py) has none of them: 0.38, from the peak RSS of benchmarks/train_throughput.py's LoRA phase
-# (3,480 and 3,494 MB at 1,135 tokens, against 2,903 MB planned without the heap). With MALLOC_MMAP_THRESHOLD_=131072
-# RSS follows the live bytes within 1%, but training ran at half the speed there (every large block mapped afresh).
-CPU_HEAP_SHARE = {"adapter": 0.38, "full": 0.02}
+# On a CPU, glibc's heap also keeps the holes that a step's freed temporaries leave between the tensors kept for
+# backward (and between steps of different lengths); the process's peak RSS carries them although no tensor lives
+# there. As a share of the per-token activations, from the peak RSS of benchmarks/train_throughput.py's tunesmith
+# phases on smollm2-135m (1,135 tokens in the largest step) against the plan without the heap: full fine-tuning
+# 0.22-0.24 (3,932 and 3,945 MB against 3,714 MB), LoRA 0.52-0.56 (3,329 and 3,376 MB against 2,623 MB). The lean
+# norms and MLP (objectives/fused_layers.py) keep fewer, larger-lived tensors, so the holes are a larger share of
+# what is kept than before them (0.02 and 0.38). PEFT's own LoRA path held 0.72-0.73: its output-sized temporaries
+# sat between the small kept lora_A outputs. With MALLOC_MMAP_THRESHOLD_=131072 RSS follows the live bytes within 1%,
+# but training ran at half the speed there (every large block mapped afresh).
+CPU_HEAP_SHARE = {"adapter": 0.54, "full": 0.23}
 
 
 @dataclass(frozen=True)
