@@ -105,7 +105,8 @@ class _SiluMulLinear(torch.autograd.Function):
             grad_bias = rows.sum(0)
         grad_gate = grad_up = None
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            grad_gate, grad_up = _silu_mul_grads(grad @ weight, gate, up, ctx.needs_input_grad[:2], grad_is_scratch=True)
+            needs = ctx.needs_input_grad[:2]
+            grad_gate, grad_up = _silu_mul_grads(grad @ weight, gate, up, needs, grad_is_scratch=True)
         return grad_gate, grad_up, grad_weight, grad_bias
 
 
