@@ -35,3 +35,16 @@ def test_reward_accuracy_and_margin():
     assert reward_margin(chosen, rejected) == pytest.approx((1 + 0 - 1 + 1) / 4)
     with pytest.raises(ValueError):
         reward_accuracy([1.0], [])
+
+
+def test_the_trainers_flat_metrics_are_the_same_numbers():
+    from tunesmith.objectives.classification import classification_metrics
+
+    # ids: 0 = neg, 1 = pos, 2 = mixed (never predicted, never true)
+    metrics = classification_metrics([0, 1, 1, 0], [0, 1, 0, 0], ["neg", "pos", "mixed"])
+    assert metrics["accuracy"] == 0.75
+    assert metrics["precision_neg"] == 1.0 and metrics["recall_neg"] == 2 / 3
+    assert metrics["precision_pos"] == 0.5 and metrics["recall_pos"] == 1.0
+    assert metrics["f1_neg"] == pytest.approx(0.8) and metrics["f1_pos"] == pytest.approx(2 / 3)
+    assert metrics["f1_mixed"] == 0.0
+    assert metrics["macro_f1"] == pytest.approx((0.8 + 2 / 3 + 0.0) / 3)

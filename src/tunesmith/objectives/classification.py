@@ -53,18 +53,15 @@ def class_weights(data: PreparedData, mode: str):
 
 
 def classification_metrics(predictions, references, labels: list[str]) -> dict:
-    """Accuracy, macro-F1 and per-class precision/recall/F1 from integer predictions."""
-    metrics = {"accuracy": sum(p == r for p, r in zip(predictions, references)) / max(len(references), 1)}
-    f1s = []
+    """Accuracy, macro-F1 and per-class precision/recall/F1 from integer predictions, flat for the Trainer's log
+    (computed by evaluate/classification.py, the one place these metrics live)."""
+    from tunesmith.evaluate.classification import accuracy, macro, per_class
+
+    classes = per_class(predictions, references, list(range(len(labels))))
+    metrics = {"accuracy": accuracy(predictions, references)}
     for i, name in enumerate(labels):
-        tp = sum(p == i and r == i for p, r in zip(predictions, references))
-        predicted, actual = sum(p == i for p in predictions), sum(r == i for r in references)
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / actual if actual else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        metrics.update({f"precision_{name}": precision, f"recall_{name}": recall, f"f1_{name}": f1})
-        f1s.append(f1)
-    metrics["macro_f1"] = sum(f1s) / len(f1s)
+        metrics.update({f"{field}_{name}": classes[i][field] for field in ("precision", "recall", "f1")})
+    metrics["macro_f1"] = macro({i: classes[i] for i in range(len(labels))}, "f1")
     return metrics
 
 
