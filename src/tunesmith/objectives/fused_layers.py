@@ -118,12 +118,12 @@ def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     return _SiluMul.apply(gate, up)
 
 
-def _norm_forward(self, hidden_states):
-    return rms_norm(hidden_states, self.weight, self._tunesmith_eps)
-
-
 def silu_mul_linear(gate, up, weight, bias=None) -> torch.Tensor:
     return _SiluMulLinear.apply(gate, up, weight, bias)
+
+
+def _norm_forward(self, hidden_states):
+    return rms_norm(hidden_states, self.weight, self._tunesmith_eps)
 
 
 def _mlp_forward(self, x):
