@@ -147,8 +147,9 @@ def _is_swiglu(module) -> bool:
 
 
 def _input_width(module) -> int | None:
-    if hasattr(module, "weight") and getattr(module, "weight", None) is not None and module.weight.dim() == 1:
-        return module.weight.shape[0]
+    weight = getattr(module, "weight", None)
+    if weight is not None and weight.dim() == 1:  # a norm
+        return weight.shape[0]
     base = getattr(module.gate_proj, "base_layer", module.gate_proj)
     return getattr(base, "in_features", None)
 
