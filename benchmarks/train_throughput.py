@@ -201,8 +201,8 @@ def planned_memory(config, trained_tokens: int) -> dict:
     for the largest batch the phase actually trained, computed after training so it cannot add to the peak."""
     from dataclasses import replace
 
-    from tunesmith.models.memory import plan_step
-    from tunesmith.models.plan import plan_run
+    from tunesmith.plan.memory import plan_step
+    from tunesmith.plan.build import plan_run
 
     plan = plan_run(config)
     seen = replace(plan.step, batch_size=1, seq_len=trained_tokens, sequences=1)

@@ -69,7 +69,7 @@ def plan(config: ConfigPath = None, overrides: Overrides = [],  # noqa: B006
          seq_len: Annotated[Optional[int], typer.Option(min=1, help="instead of the data's longest example")] = None,
          as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False) -> None:
     """Memory the run needs (weights, gradients, optimizer, activations, runtime) and what fits on common GPUs."""
-    from tunesmith.models.plan_report import print_plan
+    from tunesmith.plan.report import print_plan
 
     print_plan(config, overrides, device, seq_len, as_json, _console())
 
@@ -83,9 +83,11 @@ def chat(
     temperature: Annotated[float, typer.Option(help="0 = greedy")] = 0.0,
 ) -> None:
     """Talk to a fine-tuned model (or its base, with --base), interactively or with --prompt."""
-    from tunesmith.inference import generate, load_for_inference
+    from tunesmith.inference import generate
+    from tunesmith.models.saved import load_run
 
-    model, tokenizer, config = load_for_inference(run, base=base)
+    loaded = load_run(run, base=base)
+    model, tokenizer, config = loaded.model, loaded.tokenizer, loaded.config
     system = [{"role": "system", "content": config.data.system_prompt}] if config.data.system_prompt else []
 
     def reply(history: list[dict]) -> str:
@@ -218,7 +220,7 @@ def eval_run(
         raise UserError("--config, --set, --base and --data are for adapters and models; a run is evaluated with "
                         "its own config", hint=f"tunesmith eval {target}")
     elif cv is not None:
-        from tunesmith.evaluate.crossval import cross_validate, cv_lines
+        from tunesmith.training.crossval import cross_validate, cv_lines
 
         for line in cv_lines(cross_validate(run, cv, console)):
             console.print(line)

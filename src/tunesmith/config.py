@@ -124,8 +124,6 @@ class TrainingConfig(Section):
     save_total_limit: int = Field(2, gt=0, description="checkpoints kept on disk")
     shuffle: bool = Field(True, description="shuffle the training examples each epoch; false keeps file order")
     group_by_length: bool = Field(True, description="batch examples of similar length to cut padding")
-    padding_free: bool = Field(True, description="sft: join each batch into one row with attention kept inside each "
-                               "example and score only labelled positions; false = padded batches (TRL SFTTrainer)")
     threads: int | None = Field(None, gt=0, description="CPU threads; default: the usable cores other processes "
                                 "leave free, re-checked during training")
     dropout: float | None = Field(None, ge=0, lt=1, description="override the model's dropout rates")
@@ -138,6 +136,19 @@ class TrainingConfig(Section):
         4.0, gt=1, description="stop when the training loss stays above this multiple of its first logged value "
                                "for two logs in a row (NaN/inf always stops); null = only NaN/inf"
     )
+
+
+class FastConfig(Section):
+    padding_free: bool = Field(True, description="sft: join each batch into one row with attention kept inside each "
+                               "example and score only labelled positions; false = padded batches (TRL SFTTrainer)")
+    head_loss: bool = Field(True, description="padding-free sft: project the LM head inside the loss, 512 labelled "
+                            "positions at a time; false = the model's own head on every labelled position")
+    lean_layers: bool = Field(True, description="padding-free sft: RMSNorm and SwiGLU backward passes that keep "
+                              "fewer activations; false = the model's own layers")
+    fused_lora: bool = Field(True, description="lora/dora: the adapter path as one addmm with 1-byte dropout masks; "
+                             "false = PEFT's own LoRA layers")
+    head_cache: bool = Field(True, description="method head: compute the frozen backbone's features once and train "
+                             "the head on them; false = a full forward pass every step")
 
 
 class EvalConfig(Section):
@@ -250,6 +261,7 @@ class RunConfig(Section):
     method: MethodConfig = Field(default_factory=MethodConfig, description="which parameters train")
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig, description="what the model learns")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="optimisation settings")
+    fast: FastConfig = Field(default_factory=FastConfig, description="accelerations (tunesmith/fast/), each switchable")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="evaluation during and after training")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where results are written")
     sweep: SweepConfig = Field(default_factory=SweepConfig, description="search space for `tunesmith sweep`")

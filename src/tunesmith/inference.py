@@ -1,60 +1,8 @@
-"""Load a run's model (or its untouched base) and generate replies with the same chat template training used."""
+"""Generate replies with the same chat template training used (load the model with tunesmith.models.saved)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tunesmith.data.tokenize import render
-from tunesmith.errors import UserError
-
-
-def artifact_dir(run: Path) -> Path | None:
-    """The trained weights of a finished run: adapter/ (PEFT methods) or model/ (full weights)."""
-    for name in ("adapter", "model"):
-        if (run / name).is_dir():
-            return run / name
-    return None
-
-
-def load_for_inference(run: Path, base: bool = False):
-    """(model, tokenizer, config) for a run directory; base=True gives the untouched starting model.
-
-    The model class follows the run's objective (a classifier for classification, a causal LM for SFT...)."""
-    from tunesmith.hardware import detect
-    from tunesmith.models import ModelSource, load_model, load_tokenizer, resolve_model
-    from tunesmith.objectives import get_objective
-    from tunesmith.runs import open_run
-
-    config, manifest = open_run(run)
-    kind = get_objective(config.objective.name).model_kind
-    hardware = detect(config.model.dtype, config.model.device, config.training.threads)
-    source = resolve_model(config.model.name)
-    weights = artifact_dir(run)
-    if weights is None and not base:
-        raise UserError(f"{run} has no trained weights yet (no adapter/ or model/)",
-                        hint=f"finish it with `tunesmith train --resume {run}`, or use --base")
-    if weights is not None and weights.name == "model" and not base:
-        model = load_model(ModelSource(str(weights), str(weights), "local"), kind, hardware.dtype)
-    else:
-        # A new head (classification, reward model) needs its shape: the run recorded it in the manifest.
-        extra = manifest.get("model_kwargs", {}) if kind == "seq_cls" else {}
-        model = load_model(source, kind, hardware.dtype, config.model.revision, config.model.trust_remote_code,
-                           **_with_int_keys(extra))
-        if weights is not None and not base:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, str(weights))
-    tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)
-    if kind == "seq_cls":
-        model.config.pad_token_id = tokenizer.pad_token_id
-    return model.to(hardware.device).eval(), tokenizer, config
-
-
-def _with_int_keys(kwargs: dict) -> dict:
-    """JSON turned id2label's integer keys into strings; transformers wants them back."""
-    if "id2label" in kwargs:
-        kwargs = {**kwargs, "id2label": {int(k): v for k, v in kwargs["id2label"].items()}}
-    return kwargs
 
 
 def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 128,

@@ -5,7 +5,9 @@ import json
 import pytest
 
 from tunesmith.config import build_config
-from tunesmith.data.replay import PROMPTS_FILE, check_replay, mix_base_replay, read_instructions
+from tunesmith.objectives import get_objective
+from tunesmith.data.replay import PROMPTS_FILE, check_replay, read_instructions
+from tunesmith.training.replay import mix_base_replay
 from tunesmith.errors import UserError
 from tunesmith.evaluate.forgetting import read_prompts
 
@@ -19,13 +21,13 @@ def general_rows(count: int) -> list[dict]:
 def test_replay_settings_the_objective_cannot_use_are_refused(tmp_path):
     data = lambda source: build_config({"data": {"replay": {"source": source}}}).data  # noqa: E731
     with pytest.raises(UserError, match="does not work with objective.name=classification"):
-        check_replay("classification", data("base"))
+        check_replay("classification", get_objective("classification").replay, data("base"))
     with pytest.raises(UserError, match="does not work with objective.name=causal_lm"):
-        check_replay("causal_lm", data("base"))
+        check_replay("causal_lm", get_objective("causal_lm").replay, data("base"))
     with pytest.raises(UserError, match="not found"):
-        check_replay("sft", data(str(tmp_path / "missing.jsonl")))
-    check_replay("sft", data("base"))
-    check_replay("dpo", build_config({}).data)  # no replay: nothing to check
+        check_replay("sft", get_objective("sft").replay, data(str(tmp_path / "missing.jsonl")))
+    check_replay("sft", get_objective("sft").replay, data("base"))
+    check_replay("dpo", get_objective("dpo").replay, build_config({}).data)  # no replay: nothing to check
 
 
 def test_shipped_instructions_are_disjoint_from_the_forgetting_prompts():

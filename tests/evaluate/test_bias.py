@@ -2,7 +2,7 @@ import pytest
 
 from tunesmith.errors import UserError
 from tunesmith.evaluate.bias import Swapper, compare_bias, load_swaps, probe_classifier, probe_generator
-from tunesmith.evaluate.metrics import exact_match
+from tunesmith.metrics.text import exact_match
 
 REVIEWS = ["He said the film was great.", "His brother found it boring.", "The man loved it, truly great.",
            "My father thought it was boring.", "He found the plot boring.", "Tom says it is great.",

@@ -9,6 +9,7 @@ from rich.console import Console
 from tunesmith.errors import UserError
 from tunesmith.evaluate.forgetting import measure_forgetting, read_prompts, verdict
 from tunesmith.evaluate.pair import ModelPair, base_loader
+from tunesmith.models.saved import run_record
 
 
 def tiny(tiny_model):
@@ -52,7 +53,8 @@ def test_base_loader_reproduces_the_starting_model(tiny_model, tiny_config):
     import torch
 
     model, tokenizer = tiny(tiny_model)
-    loaded = base_loader(tiny_config, "causal_lm", "float32")()
+    saved = run_record(tiny_config, "adapter", "causal_lm", "generate", {}, None)
+    loaded = base_loader(saved, "float32", tiny_config.training.seed)()
     batch = tokenizer(["one tea for Mei"], return_tensors="pt")
     with torch.no_grad():
         assert torch.equal(model(**batch).logits, loaded(**batch).logits)

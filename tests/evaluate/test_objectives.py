@@ -9,6 +9,7 @@ import pytest
 from tunesmith.config import build_config
 from tunesmith.evaluate import evaluate_model
 from tunesmith.evaluate.pair import ModelPair, base_loader
+from tunesmith.models.saved import run_record
 from tunesmith.objectives import get_objective
 from tunesmith.quickstart.orders import make_examples
 from tunesmith.quickstart.reviews import make_order_preferences, make_reviews
@@ -78,7 +79,8 @@ def test_reward_model_and_classifier_rebuild_their_starting_head(tmp_path, tiny_
             (tiny_bert, "classification", make_reviews(40, seed=2), {"accuracy", "macro_f1"})):
         config, tokenizer, data = prepared(tmp_path, folder, objective, rows)
         task = get_objective(objective)
-        load = base_loader(config, "seq_cls", "float32", task.model_kwargs(data))
+        saved = run_record(config, "model", "seq_cls", task.serving, task.head_kwargs(data), tokenizer.pad_token_id)
+        load = base_loader(saved, "float32", config.training.seed)
         evaluation = evaluate_model(ModelPair(load(), tokenizer, load), config, task, data, "test", lambda line: None)
         assert_no_difference(evaluation, names)
     report = evaluation["classification"]["tuned"]

@@ -34,13 +34,15 @@ def merged(lora_run, tmp_path_factory):
 
 
 def test_merged_folder_loads_with_plain_transformers_and_answers_like_tunesmith_chat(merged):
-    from tunesmith.inference import generate, load_for_inference
+    from tunesmith.inference import generate
+    from tunesmith.models.saved import load_run
 
     run, folder, _ = merged
     assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "README.md"} <= {
         p.name for p in folder.iterdir()}
     messages = [{"role": "user", "content": "Order for Lucia: 9 x cappuccino, size big, delivered."}]
-    model, tokenizer, _ = load_for_inference(run)
+    loaded = load_run(run)
+    model, tokenizer = loaded.model, loaded.tokenizer
     expected = generate(model, tokenizer, [messages], max_new_tokens=24)[0]
     plain = subprocess.run([sys.executable, "-c", PLAIN_TRANSFORMERS, str(folder), json.dumps(messages)],
                            capture_output=True, text=True, timeout=120)
@@ -103,11 +105,13 @@ def test_an_export_that_differs_from_the_run_is_not_written(lora_run, tmp_path, 
     run, _ = lora_run
     honest = FORMATS["safetensors"]
 
-    def load_drifted(folder, context):
-        forward = honest.load(folder, context)
+    from tunesmith.models.saved import saved_model_of_run
+
+    def load_drifted(folder):
+        forward = honest.reader(saved_model_of_run(run), folder, "float32")
         return lambda ids: forward(ids) + 0.01  # what a wrong merge looks like to the check
 
-    monkeypatch.setitem(FORMATS, "safetensors", dataclasses.replace(honest, load=load_drifted))
+    monkeypatch.setitem(FORMATS, "safetensors", dataclasses.replace(honest, holds=None, load=load_drifted))
     with pytest.raises(UserError, match=r"max \|logit difference\| 0\.01\d* > tolerance 0\.001"):
         export_run(run, tmp_path / "bad", log=quiet)
     assert list(tmp_path.iterdir()) == []
@@ -128,7 +132,7 @@ def test_adapter_only_export_keeps_the_adapter_and_reloads_exactly(lora_run, tmp
 def test_int8_export_is_smaller_reloads_and_mostly_agrees(lora_run, merged, tmp_path):
     import torch
 
-    from tunesmith.export.quantize import WEIGHTS, load_int8
+    from tunesmith.models.int8 import WEIGHTS, load_int8
 
     run, merged_folder, _ = merged
     result = export_run(run, tmp_path / "int8", quantize="int8", min_agreement=0.75, log=quiet)

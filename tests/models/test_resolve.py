@@ -3,7 +3,7 @@ import pytest
 from tunesmith.errors import UserError
 from tunesmith.models import BUNDLED, load_tokenizer, resolve_model
 from tunesmith.models import resolve as resolve_module
-from tunesmith.models.memory import plan_memory
+from tunesmith.plan.memory import plan_memory
 
 
 def test_local_folder(tiny_model):
@@ -58,7 +58,7 @@ def test_memory_plan_grows_with_batch_and_training_state(tiny_model):
 
 def test_run_that_cannot_fit_is_refused():
     from tunesmith.hardware import Hardware
-    from tunesmith.models.memory import MemoryPlan
+    from tunesmith.plan.memory import MemoryPlan
     from tunesmith.training.run import _check_memory
 
     hardware = Hardware("cpu", "float32", 2, 24.0, 3.0, "test")

@@ -22,9 +22,12 @@ def greedy(client, model, text, **kwargs):
 
 def run_replies(run, prompts, max_new_tokens=24):
     """What `tunesmith chat` answers: the reference every served variant must reproduce."""
-    from tunesmith.inference import generate, load_for_inference
+    from tunesmith.inference import generate
+    from tunesmith.models.saved import load_run
 
-    model, tokenizer, _ = load_for_inference(run)
+    loaded = load_run(run)
+
+    model, tokenizer = loaded.model, loaded.tokenizer
     return generate(model, tokenizer, [user(p) for p in prompts], max_new_tokens=max_new_tokens, batch_size=1)
 
 
@@ -194,10 +197,11 @@ def test_classify_returns_labels_and_probabilities(http, tiny_classifier):
 def test_a_classification_run_and_its_export_classify_alike(http, classification_run, classification_export):
     import torch
 
-    from tunesmith.inference import load_for_inference
+    from tunesmith.models.saved import load_run
 
     texts = ["The film was a delight from start to finish.", "It is based on a novel. A waste of time."]
-    model, tokenizer, _ = load_for_inference(classification_run)
+    loaded = load_run(classification_run)
+    model, tokenizer = loaded.model, loaded.tokenizer
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     assert sorted(labels) == ["negative", "positive"]
     for name in ("reviews", "reviews-merged"):

@@ -17,7 +17,8 @@ def wait_until(condition, seconds=30):
 
 
 def test_full_queue_answers_503_and_waiting_requests_run_as_one_batch(pool, lora_run):
-    from tunesmith.inference import generate, load_for_inference
+    from tunesmith.inference import generate
+    from tunesmith.models.saved import load_run
     from tunesmith.serve import ServeSettings, create_app, start_in_background
     from tunesmith.serve.generation import run_generation
 
@@ -57,7 +58,8 @@ def test_full_queue_answers_503_and_waiting_requests_run_as_one_batch(pool, lora
         server.stop()
     assert batches == [1, 3]  # the three waiting requests shared one batch
     run, _ = lora_run
-    model, tokenizer, _ = load_for_inference(run)
+    loaded = load_run(run)
+    model, tokenizer = loaded.model, loaded.tokenizer
     alone = generate(model, tokenizer, [[{"role": "user", "content": p}] for p in PROMPTS], 24, batch_size=1)
     assert [answers[p].json()["choices"][0]["message"]["content"] for p in PROMPTS] == alone
     assert "tunesmith_rejected_total 1.0" in metrics

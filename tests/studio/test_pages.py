@@ -59,7 +59,8 @@ def test_compare_two_runs(page, studio, tmp_path):
 
 
 def test_try_it_shows_base_and_run_side_by_side_and_escapes_markup(page, studio, studio_root, tmp_path):
-    from tunesmith.inference import generate, load_for_inference
+    from tunesmith.inference import generate
+    from tunesmith.models.saved import load_run
 
     page.goto(f"{studio.url}/try?run=sft-a")
     for ref in ("run:sft-a", "base:sft-a"):
@@ -74,7 +75,8 @@ def test_try_it_shows_base_and_run_side_by_side_and_escapes_markup(page, studio,
                for s in page.locator("#answers section").all()}
     assert set(answers) == {"run:sft-a", "base:sft-a"}
     for ref, base in (("run:sft-a", False), ("base:sft-a", True)):
-        model, tokenizer, _ = load_for_inference(studio_root / "sft-a", base=base)
+        loaded = load_run(studio_root / "sft-a", base=base)
+        model, tokenizer = loaded.model, loaded.tokenizer
         expected = generate(model, tokenizer, [[{"role": "user", "content": PROMPTS[4]}]], 10)[0]
         assert answers[ref] == expected
     page.screenshot(path=str(tmp_path / "try.png"), full_page=True)

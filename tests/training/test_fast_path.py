@@ -9,11 +9,13 @@ from rich.console import Console
 from tunesmith.training import train
 
 
-def loss_curve(config, name, **training):
+def loss_curve(config, name, fast=(), **training):
     config = config.model_copy(deep=True)
     config.output.name = name
     for field, value in training.items():
         setattr(config.training, field, value)
+    for field in fast:  # accelerations switched off
+        setattr(config.fast, field, False)
     run = train(config, Console(quiet=True))
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     return [r["loss"] for r in rows if "loss" in r]
@@ -34,9 +36,16 @@ def curve_config(tiny_config):
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_padding_free_gives_the_padded_loss_curve(curve_config, method):
     curve_config.method.name = method  # tiny_config's LoRA has dropout 0: both paths see identical maths
-    padded = loss_curve(curve_config, "padded", batch_size=8, padding_free=False)
+    padded = loss_curve(curve_config, "padded", fast=["padding_free"], batch_size=8)
     assert len(padded) == 4 and padded[-1] < padded[0]
     assert loss_curve(curve_config, "flat", batch_size=8) == pytest.approx(padded, rel=1e-4)
+
+
+@pytest.mark.parametrize("switch", ["head_loss", "lean_layers", "fused_lora"])
+def test_each_acceleration_switched_off_trains_the_same_curve(curve_config, switch):
+    """fast.<switch>: false falls back to the library's own path, with the same maths."""
+    fast = loss_curve(curve_config, "fast", batch_size=8)
+    assert loss_curve(curve_config, f"no-{switch}", fast=[switch], batch_size=8) == pytest.approx(fast, rel=1e-4)
 
 
 def test_padding_free_keeps_gradient_accumulation_equivalent(curve_config):
@@ -53,7 +62,7 @@ def tiny_llama(tiny_model):
 
 
 def test_each_example_attends_only_to_itself(tiny_model):
-    from tunesmith.objectives.padding_free import PaddingFreeCollator, use_varlen_attention
+    from tunesmith.fast.padding_free import PaddingFreeCollator, use_varlen_attention
 
     model = tiny_llama(tiny_model)
     first, second = list(range(5, 25)), list(range(40, 53))
@@ -68,7 +77,7 @@ def test_each_example_attends_only_to_itself(tiny_model):
 
 
 def test_label_loss_scores_only_labelled_positions_like_the_model_loss(tiny_model):
-    from tunesmith.objectives.padding_free import PaddingFreeCollator, label_loss, use_varlen_attention
+    from tunesmith.fast.padding_free import PaddingFreeCollator, label_loss, use_varlen_attention
 
     model = tiny_llama(tiny_model)
     examples = [{"input_ids": list(range(3, 15)), "labels": [-100] * 6 + list(range(9, 15))},
@@ -91,7 +100,7 @@ def test_label_loss_scores_only_labelled_positions_like_the_model_loss(tiny_mode
 def test_virtual_token_methods_keep_padded_batches(tiny_model):
     from peft import PromptTuningConfig, get_peft_model
 
-    from tunesmith.objectives.padding_free import use_varlen_attention
+    from tunesmith.fast.padding_free import use_varlen_attention
 
     model = get_peft_model(tiny_llama(tiny_model), PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
     assert not use_varlen_attention(model)

@@ -7,7 +7,8 @@ import torch
 from rich.console import Console
 
 from tunesmith.errors import UserError
-from tunesmith.inference import generate, load_for_inference
+from tunesmith.inference import generate
+from tunesmith.models.saved import load_run
 from tunesmith.training import train
 
 
@@ -44,19 +45,22 @@ def test_run_directory_holds_everything(lora_run):
 
 def test_adapter_reloads_to_the_same_outputs(lora_run):
     run, _ = lora_run
-    model, tokenizer, _ = load_for_inference(run)
-    base, _, _ = load_for_inference(run, base=True)
+    loaded = load_run(run)
+    model, tokenizer = loaded.model, loaded.tokenizer
+    loaded = load_run(run, base=True)
+    base, _ = loaded.model, loaded.tokenizer
     batch = tokenizer(["<|im_start|>user\nTom here - two bagels<|im_end|>\n"], return_tensors="pt")
     with torch.no_grad():
         tuned_logits, base_logits = model(**batch).logits, base(**batch).logits
-        again = load_for_inference(run)[0](**batch).logits
+        again = load_run(run).model(**batch).logits
     assert torch.equal(tuned_logits, again)
     assert not torch.allclose(tuned_logits, base_logits, atol=1e-3)  # the adapter changed the model
 
 
 def test_generate_is_deterministic_and_batch_independent(lora_run):
     run, _ = lora_run
-    model, tokenizer, _ = load_for_inference(run)
+    loaded = load_run(run)
+    model, tokenizer = loaded.model, loaded.tokenizer
     conversations = [[{"role": "user", "content": text}] for text in ("Tom here - two bagels", "hi", "one tea for Mei")]
     batched = generate(model, tokenizer, conversations, max_new_tokens=8, batch_size=3)
     single = [generate(model, tokenizer, [c], max_new_tokens=8, batch_size=1)[0] for c in conversations]
@@ -77,7 +81,8 @@ def test_full_fine_tuning_saves_the_whole_model(tiny_config):
     tiny_config.eval.compare_with_base = False
     run = train(tiny_config, quiet())
     assert (run / "model" / "model.safetensors").is_file() and not (run / "adapter").exists()
-    model, _, _ = load_for_inference(run)
+    loaded = load_run(run)
+    model, _ = loaded.model, loaded.tokenizer
     assert sum(p.numel() for p in model.parameters()) > 50_000
 
 

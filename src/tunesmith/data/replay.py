@@ -27,20 +27,20 @@ from tunesmith.errors import UserError
 BASE = "base"
 PROMPTS_FILE = Path(__file__).parent / "replay_prompts.txt"
 MAX_PROMPT_TOKENS = 256
-REPLAY_OBJECTIVES = {"sft": {"file", BASE}, "causal_lm": {"file"}}
 
 
-def check_replay(objective: str, cfg: DataConfig) -> None:
-    """Refuse replay settings the objective cannot use, before anything loads."""
+def check_replay(objective: str, kinds: tuple[str, ...], cfg: DataConfig) -> None:
+    """Refuse replay settings the objective cannot use (`kinds`: the replay sources it takes, "file" and/or
+    "base"), before anything loads."""
     source = cfg.replay.source
     if source is None:
         return
-    kinds = REPLAY_OBJECTIVES.get(objective, set())
     kind = BASE if source == BASE else "file"
     if kind not in kinds:
-        usable = ", ".join(f"{name} ({' or '.join(sorted(k))})" for name, k in REPLAY_OBJECTIVES.items())
-        raise UserError(f"data.replay.source={source} does not work with objective.name={objective}",
-                        hint=f"replay works with: {usable}; forgetting is measured on generating models")
+        usable = f"it takes {' or '.join(kinds)}" if kinds else "it takes none"
+        raise UserError(f"data.replay.source={source} does not work with objective.name={objective} ({usable})",
+                        hint="replay works with sft (a file or base) and causal_lm (a file); forgetting is measured "
+                             "on generating models")
     path = Path(source).expanduser()
     hub_id = "/" in source and not source.startswith((".", "/", "~")) and not path.suffix
     if kind == "file" and not (path.exists() or hub_id):
@@ -102,19 +102,12 @@ def _cache_path(model_path: str, dtype: str, prompts: list[list[int]], max_new_t
     return tunesmith_home() / "replay" / f"{key}.json"
 
 
-def base_answers(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, cache: Path | None) -> list:
-    """The base model's greedy answer token ids to each prompt (a PEFT model answers with its adapter off)."""
-    from contextlib import nullcontext
-
-    from tunesmith.evaluate.pair import is_peft
-    from tunesmith.evaluate.scoring import greedy_continuations
-
+def base_answers(answer, prompts: list[list[int]], max_new_tokens: int, cache: Path | None) -> list:
+    """The base model's greedy answer token ids to each prompt, from `answer(prompts, max_new_tokens)` (see
+    training/replay.py) or from the cache."""
     if cache is not None and cache.is_file():
         return json.loads(cache.read_text())
-    was_training = model.training
-    with model.disable_adapter() if is_peft(model) else nullcontext():
-        answers = greedy_continuations(model, tokenizer, prompts, max_new_tokens)
-    model.train(was_training)
+    answers = answer(prompts, max_new_tokens)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(f".{cache.name}.tmp{os.getpid()}")
@@ -123,16 +116,16 @@ def base_answers(model, tokenizer, prompts: list[list[int]], max_new_tokens: int
     return answers
 
 
-def base_replay(model, tokenizer, cfg: DataConfig, model_path: str, dtype: str, train_rows: int):
+def base_replay(answer, tokenizer, cfg: DataConfig, model_path: str, dtype: str, train_rows: int):
     """(chat examples, tokenized rows, report) of the base's own answers, sampled to replay.fraction."""
-    from tunesmith.data import ChatExample
+    from tunesmith.data.examples import ChatExample
     from tunesmith.data.tokenize import IGNORE, prompt_token_ids
 
     instructions = read_instructions(cfg.replay.prompts)
     chosen = seeded_sample(instructions, replay_count(cfg.replay.fraction, train_rows, len(instructions)), cfg.seed)
     prompts = prompt_token_ids(tokenizer, chosen, MAX_PROMPT_TOKENS)
     cache = _cache_path(model_path, dtype, prompts, cfg.replay.max_new_tokens) if cfg.cache else None
-    answers = base_answers(model, tokenizer, prompts, cfg.replay.max_new_tokens, cache)
+    answers = base_answers(answer, prompts, cfg.replay.max_new_tokens, cache)
     kept = [(text, p, a) for text, p, a in zip(chosen, prompts, answers)
             if a and len(p) + len(a) <= cfg.max_length]
     examples = [ChatExample(f"replay:{instructions.index(text) + 1}", [
@@ -154,11 +147,12 @@ def describe_replay(info: dict) -> str:
     return f"replay: {info['rows']} rows from {info['source']} joined the training split{short}"
 
 
-def mix_base_replay(model, tokenizer, data, cfg: DataConfig, model_path: str, dtype: str) -> dict:
-    """Add the base's answers to the prepared training split (examples, tokenized rows and counts)."""
-    from tunesmith.data import split_stats
+def mix_answers(answer, tokenizer, data, cfg: DataConfig, model_path: str, dtype: str) -> dict:
+    """Add the base's answers (`answer`, see base_answers) to the prepared training split (examples, tokenized rows
+    and counts)."""
+    from tunesmith.data.examples import split_stats
 
-    examples, rows, info = base_replay(model, tokenizer, cfg, model_path, dtype, len(data.tokenized["train"]))
+    examples, rows, info = base_replay(answer, tokenizer, cfg, model_path, dtype, len(data.tokenized["train"]))
     data.splits["train"] = list(data.splits["train"]) + examples
     data.tokenized["train"] = list(data.tokenized["train"]) + rows
     data.report["train"] = split_stats(data.tokenized["train"])

@@ -2,7 +2,7 @@
 forgetting on general prompts, a counterfactual bias probe, k-fold cross-validation, and the run report."""
 
 from tunesmith.evaluate.compare import bootstrap_ci, compare_with_base, metric_row, paired_bootstrap, score
-from tunesmith.evaluate.metrics import METRICS
+from tunesmith.metrics.text import METRICS
 from tunesmith.evaluate.report import write_report
 from tunesmith.evaluate.stage import evaluate_model, evaluate_run, evaluate_trained, summary_fields
 

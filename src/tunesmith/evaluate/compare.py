@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from tunesmith.evaluate.metrics import METRICS
+from tunesmith.metrics.text import METRICS
 
 SAMPLES = 2000
 

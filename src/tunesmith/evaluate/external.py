@@ -73,7 +73,8 @@ def _as_test(data):
 def load_external(target: str, base: str | None, config: RunConfig, data_file: str | None):
     """(pair, evaluation config, prepared data, what was evaluated) for an adapter folder or a model."""
     from tunesmith.hardware import detect
-    from tunesmith.models import load_model, load_tokenizer, resolve_model
+    from tunesmith.models import load_tokenizer, resolve_model
+    from tunesmith.models.saved import SavedModel, load_weights
     from tunesmith.objectives import get_objective
 
     objective = get_objective(config.objective.name)
@@ -91,18 +92,13 @@ def load_external(target: str, base: str | None, config: RunConfig, data_file: s
     base_source = resolve_model(base)
     tokenizer = load_tokenizer(_tokenizer_source(path, base_source) if path.is_dir() else resolve_model(target))
     data = _as_test(objective.prepare_data(config, tokenizer))
-    kwargs = objective.model_kwargs(data) if objective.model_kwargs else {}
-    if is_adapter:
-        from peft import PeftModel
-
-        tuned = PeftModel.from_pretrained(load_model(base_source, kind, hardware.dtype, **kwargs), str(path))
-        loader = None
-    else:
-        tuned = load_model(resolve_model(target), kind, hardware.dtype)
-        loader = base_loader(config, kind, hardware.dtype, kwargs)
-    if kind == "seq_cls":
-        tuned.config.pad_token_id = tokenizer.pad_token_id
-    pair = ModelPair(tuned.to(hardware.device).eval(), tokenizer, loader)
+    kwargs = objective.head_kwargs(data)
+    weights = str(path) if is_adapter else resolve_model(target).path
+    saved = SavedModel("adapter" if is_adapter else "full", weights, kind, tokenizer.name_or_path, objective.serving,
+                       base, kwargs, tokenizer.pad_token_id if kind == "seq_cls" else None, objective.name)
+    tuned, _ = load_weights(saved, hardware.dtype, hardware.device)
+    loader = None if is_adapter else base_loader(saved, hardware.dtype, config.training.seed)
+    pair = ModelPair(tuned, tokenizer, loader)
     described = {"target": target, "kind": "adapter" if is_adapter else "model", "base": base,
                  "hardware": hardware.describe()}
     return pair, config, data, described

@@ -40,7 +40,6 @@ def read_prompts(path: str | Path | None = None) -> list[str]:
 
 def drift(pair, prompts: list[list[int]], answers: list[list[int]], batch_size: int = 8) -> list[dict]:
     """Per prompt: summed KL(base || tuned), summed NLL of the answer under each model, top-1 changes, tokens."""
-    import torch
 
     tokenizer = pair.tokenizer
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

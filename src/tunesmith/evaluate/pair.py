@@ -54,33 +54,17 @@ def dtype_name(model) -> str:
     return str(next(model.parameters()).dtype).removeprefix("torch.")
 
 
-def base_loader(config, kind: str, dtype: str, model_kwargs: dict | None = None) -> Callable[[], Any]:
-    """A function that loads the run's starting model the way training did (same seed, same head shape)."""
+def base_loader(saved, dtype: str, seed: int | None) -> Callable[[], Any]:
+    """A function that loads the starting model of `saved` (a tunesmith.models.saved.SavedModel) the way training
+    did: same seed, same head shape."""
+    from tunesmith.models.saved import load_base_model
 
-    def load():
-        from transformers import set_seed
-
-        from tunesmith.models import load_model, load_tokenizer, resolve_model
-
-        source = resolve_model(config.model.name, log=lambda *_: None)
-        set_seed(config.training.seed)
-        model = load_model(source, kind, dtype, config.model.revision, config.model.trust_remote_code,
-                           **(model_kwargs or {}))
-        if kind == "seq_cls":
-            model.config.pad_token_id = load_tokenizer(source, config.model.revision).pad_token_id
-        return model
-
-    return load
+    return lambda: load_base_model(saved, dtype, seed)
 
 
 def pair_for_run(run: Path) -> tuple[ModelPair, Any]:
     """(pair, config) for a finished run directory."""
-    from tunesmith.inference import _with_int_keys, load_for_inference
-    from tunesmith.objectives import get_objective
-    from tunesmith.runs import read_json
+    from tunesmith.models.saved import load_run
 
-    model, tokenizer, config = load_for_inference(run)
-    kind = get_objective(config.objective.name).model_kind
-    extra = _with_int_keys(read_json(run / "manifest.json").get("model_kwargs", {})) if kind == "seq_cls" else {}
-    return ModelPair(model, tokenizer, None if is_peft(model) else base_loader(config, kind, dtype_name(model),
-                                                                               extra)), config
+    loaded = load_run(run)
+    return ModelPair(loaded.model, loaded.tokenizer, None if is_peft(loaded.model) else loaded.load_base), loaded.config

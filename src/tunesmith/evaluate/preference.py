@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tunesmith.data.tokenize import render, tokenize_chat
 from tunesmith.evaluate.compare import mean, metric_row
+from tunesmith.evaluate.outputs import TaskOutputs
 from tunesmith.evaluate.scoring import label_nll, reward_scores
 
 
@@ -44,8 +45,6 @@ def _scores(pair, config, objective, rows: list[dict]) -> dict[str, dict[str, li
 
 
 def preference_task(pair, config, objective, rows: list[dict]):
-    from tunesmith.evaluate.tasks import TaskOutputs
-
     scores = _scores(pair, config, objective, rows)
     margins = {m: [c - r for c, r in zip(s["chosen"], s["rejected"])] for m, s in scores.items()}
     name = "reward" if objective.model_kind == "seq_cls" else "logprob"
@@ -63,3 +62,7 @@ def preference_task(pair, config, objective, rows: list[dict]):
                                      "beta": config.objective.beta}
     return result, TaskOutputs("preference", [r["prompt"] for r in rows])
 
+
+def preference(pair, config, objective, data, split: str):
+    """Reward (or log-probability) accuracy and margin of chosen over rejected, base vs fine-tuned."""
+    return preference_task(pair, config, objective, list(data.splits.get(split) or [])[: config.eval.max_examples])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tunesmith.evaluate.report_html import render_report
+from tunesmith.evaluate.tables import METRIC_COLUMNS, fmt, fmt_delta, judge, metric_rows
 from tunesmith.runs import open_run, read_json, write_atomic, write_json
 
 
@@ -18,43 +20,6 @@ def read_history(run: Path) -> list[dict]:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             continue
-    return rows
-
-
-def fmt(value, scale: str = "value") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.1%}" if scale == "fraction" else f"{value:.4g}"
-    return str(value)
-
-
-def fmt_delta(value: float, scale: str) -> str:
-    return f"{100 * value:+.1f} points" if scale == "fraction" else f"{value:+.4g}"
-
-
-def judge(row: dict) -> str:
-    """better / worse / no clear difference: whether the 95% interval of the difference excludes zero."""
-    low, high = row["delta_ci95"]
-    up = row.get("higher_is_better", True)
-    if (low > 0 and up) or (high < 0 and not up):
-        return "better"
-    if (high < 0 and up) or (low > 0 and not up):
-        return "worse"
-    return "no clear difference"
-
-
-METRIC_COLUMNS = ["metric", "base", "fine-tuned", "difference [95% CI]", "verdict"]
-
-
-def metric_rows(metrics: dict) -> list[list[str]]:
-    """The base-vs-fine-tuned table's rows, as the terminal and the report show them."""
-    rows = []
-    for name, row in metrics.items():
-        scale, (low, high) = row.get("scale", "fraction"), row["delta_ci95"]
-        rows.append([name, fmt(row["base"], scale), fmt(row["tuned"], scale),
-                     f"{fmt_delta(row['delta'], scale)} [{fmt_delta(low, scale)}, {fmt_delta(high, scale)}]",
-                     judge(row)])
     return rows
 
 
@@ -121,8 +86,6 @@ def build_report(run: Path) -> dict:
 
 def write_report(run: Path) -> Path:
     """Write report.json and report.html into the run directory; returns the page's path."""
-    from tunesmith.evaluate.report_html import render_report
-
     report = build_report(run)
     write_json(run / "report.json", report)
     write_atomic(run / "report.html", render_report(report))

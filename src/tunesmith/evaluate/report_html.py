@@ -7,7 +7,7 @@ import base64
 import html
 
 from tunesmith.evaluate import plots
-from tunesmith.evaluate.report import METRIC_COLUMNS, fmt, metric_rows
+from tunesmith.evaluate.tables import METRIC_COLUMNS, fmt, metric_rows
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:75em;padding:0 1em;color:#222}"

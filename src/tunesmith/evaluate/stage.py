@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from tunesmith.errors import UserError
-from tunesmith.evaluate.metrics import METRICS
+from tunesmith.evaluate import preference, tasks
+from tunesmith.metrics.text import METRICS
 from tunesmith.evaluate.pair import ModelPair, base_loader, dtype_name, is_peft, pair_for_run
 
 
@@ -86,11 +87,22 @@ def _bias_skipped(config, outputs) -> str | None:
     return None
 
 
+# Objective.evaluation names one of these, or is a function with the same signature.
+TASKS = {"generation": tasks.generation, "classification": tasks.classification,
+         "language_modeling": tasks.language_modeling, "preference": preference.preference}
+
+
+def evaluate_task(pair, config, objective, data, split: str):
+    """Base vs fine-tuned on `split` as the objective says it is evaluated; (None, None) when the split is empty."""
+    if not data.splits.get(split):
+        return None, None
+    task = objective.evaluation if callable(objective.evaluation) else TASKS[objective.evaluation]
+    return task(pair, config, objective, data, split)
+
+
 def evaluate_model(pair: ModelPair, config, objective, data, split: str = "test", log=print) -> dict:
     """Everything eval.json holds: task metrics base vs tuned, samples, forgetting and bias (each None when it does
     not apply or is switched off), and how long each part took."""
-    from tunesmith.evaluate.tasks import evaluate_task
-
     seconds, started = {}, time.perf_counter()
     count = len(data.splits.get(split) or [])
     if count:
@@ -117,10 +129,9 @@ def evaluate_model(pair: ModelPair, config, objective, data, split: str = "test"
     return {**evaluation, "seconds": seconds}
 
 
-def evaluate_trained(model, tokenizer, config, objective, data, log=print) -> dict:
-    """The end-of-training evaluation, on the model in memory."""
-    kwargs = objective.model_kwargs(data) if objective.model_kwargs else {}
-    loader = None if is_peft(model) else base_loader(config, objective.model_kind, dtype_name(model), kwargs)
+def evaluate_trained(model, tokenizer, config, objective, data, saved, log=print) -> dict:
+    """The end-of-training evaluation, on the model in memory; `saved` is the run's SavedModel (its base)."""
+    loader = None if is_peft(model) else base_loader(saved, dtype_name(model), config.training.seed)
     if loader is not None:
         log("full-weight run: the base model is loaded once more for the comparison")
     return evaluate_model(ModelPair(model, tokenizer, loader), config, objective, data, "test", log)

@@ -8,23 +8,13 @@ Preference objectives: see evaluate/preference.py.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
-from tunesmith.evaluate.classification import classification_report, macro_f1
+from tunesmith.metrics.classification import classification_report, macro_f1
 from tunesmith.evaluate.compare import compare_replies, metric_row
+from tunesmith.evaluate.outputs import TaskOutputs
 from tunesmith.evaluate.scoring import class_probabilities, device_of, greedy_continuations, label_nll
 
 SAMPLE_TOKENS = 32  # language modelling samples: prompt length, and the longest continuation shown
-
-
-@dataclass
-class TaskOutputs:
-    """What the models produced on the split, kept for the bias probe (it reuses them instead of regenerating)."""
-    kind: str  # generation, classification, language_modeling, preference
-    inputs: list = field(default_factory=list)  # conversations or texts
-    references: list = field(default_factory=list)
-    base: list = field(default_factory=list)  # replies, or class probabilities
-    tuned: list = field(default_factory=list)
 
 
 def generation_settings(config, kind: str = "causal_lm") -> dict:
@@ -132,18 +122,19 @@ def classification_task(pair, config, rows: list[dict], labels: list[str]) -> tu
     return result, TaskOutputs("classification", texts, references, base_probs, tuned_probs)
 
 
-def evaluate_task(pair, config, objective, data, split: str) -> tuple[dict, TaskOutputs] | tuple[None, None]:
-    """Base vs fine-tuned on `split` of the prepared data; (None, None) when the split is empty."""
-    from tunesmith.evaluate.preference import preference_task
+def limited(config, data, split: str) -> list:
+    return list(data.splits.get(split) or [])[: config.eval.max_examples]
 
-    examples = list(data.splits.get(split) or [])
-    limit = config.eval.max_examples
-    if not examples:
-        return None, None
-    if objective.schema == "classification":
-        return classification_task(pair, config, examples[:limit], data.labels)
-    if objective.schema == "preference":
-        return preference_task(pair, config, objective, examples[:limit])
-    if objective.schema == "text":
-        return language_modeling_task(pair, config, data.tokenized[split][:limit], examples)
-    return generation_task(pair, config, examples[:limit], objective.model_kind)
+
+def generation(pair, config, objective, data, split: str):
+    """Greedy answers of both models to the split's prompts, scored with eval.metrics."""
+    return generation_task(pair, config, limited(config, data, split), objective.model_kind)
+
+
+def classification(pair, config, objective, data, split: str):
+    return classification_task(pair, config, limited(config, data, split), data.labels)
+
+
+def language_modeling(pair, config, objective, data, split: str):
+    rows = data.tokenized[split][: config.eval.max_examples]
+    return language_modeling_task(pair, config, rows, list(data.splits.get(split) or []))

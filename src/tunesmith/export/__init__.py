@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import UserError
-from tunesmith.export.formats import FORMATS, ExportFormat, LoadContext, merge_adapter
+import tunesmith.export.onnx  # noqa: F401 (importing a format's file registers it)
+import tunesmith.export.quantize  # noqa: F401
+from tunesmith.export.formats import FORMATS, ExportFormat, merge_adapter
 from tunesmith.export.probes import Agreement, compare, make_probes, probe_inputs
 from tunesmith.export.stage import check_target, staged_folder
 from tunesmith.runs import write_json
@@ -66,34 +68,29 @@ def export_run(run: Path, target: Path, *, adapter_only: bool = False, fmt: str 
                min_agreement: float = DEFAULT_MIN_AGREEMENT, log=print) -> ExportResult:
     """Write `run`'s model to `target` in the chosen format, after checking its outputs match the run's."""
     from tunesmith.export.card import model_card
-    from tunesmith.inference import load_for_inference
-    from tunesmith.models import resolve_model
-    from tunesmith.objectives import get_objective
-    from tunesmith.runs import open_run
+    from tunesmith.models.saved import load_run, saved_model_of_run
 
     export_format = choose_format(adapter_only, fmt, quantize)
     check_target(target, force, run)  # before minutes of loading, not after
-    config, manifest = open_run(run)
-    kind = get_objective(config.objective.name).model_kind
+    kind = saved_model_of_run(run, log).model_kind
     if kind not in export_format.kinds:
         raise UserError(f"the {export_format.name} format holds {' or '.join(export_format.kinds)} models; "
                         f"{run} is {kind}", hint="export it as safetensors (the default)")
-    model, tokenizer, config = load_for_inference(run)
+    loaded = load_run(run, log=log)
+    model, tokenizer, config = loaded.model, loaded.tokenizer, loaded.config
     check_mergeable(model, export_format, run, config)
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     tolerance = default_tolerance(dtype) if tolerance is None else tolerance
     items = probe_inputs(run, config)
     log(f"computing reference outputs on {len(items)} probe inputs")
     probes = make_probes(model, tokenizer, items, kind)
-    context = LoadContext(resolve_model(config.model.name, log), dtype, kind, model_kwargs(manifest),
-                          config.model.revision, config.model.trust_remote_code)
     with staged_folder(target, force, run) as folder:
         log(f"writing {export_format.name} export")
         export_format.write(merge_adapter(model) if export_format.merged else model, tokenizer, folder)
         del model  # the write may have consumed it; the check loads what is on disk
-        agreement = compare(probes, export_format.load(folder, context))
+        agreement = compare(probes, export_format.reader(loaded.saved, folder, dtype))
         judge(agreement, export_format, tolerance, min_agreement)
-        info = export_info(run, target, config, context, export_format,
+        info = export_info(run, target, folder, loaded, export_format, dtype,
                            {**agreement.as_dict(), "tolerance": tolerance, "min_agreement": min_agreement})
         write_json(folder / EXPORT_INFO, info)
         (folder / "README.md").write_text(model_card(run, config, info, export_format.usage))
@@ -112,22 +109,20 @@ def check_mergeable(model, export_format: ExportFormat, run: Path, config) -> No
                         hint="export with --adapter-only; peft loads it on top of the base model")
 
 
-def model_kwargs(manifest: dict) -> dict:
-    """from_pretrained arguments of a new head (num_labels, id2label...) as the run recorded them."""
-    kwargs = dict(manifest.get("model_kwargs") or {})
-    if "id2label" in kwargs:  # JSON made the integer keys strings
-        kwargs["id2label"] = {int(k): v for k, v in kwargs["id2label"].items()}
-    return kwargs
-
-
-def export_info(run: Path, target: Path, config, context: LoadContext, export_format: ExportFormat,
+def export_info(run: Path, target: Path, folder: Path, loaded, export_format: ExportFormat, dtype: str,
                 check: dict) -> dict:
-    """tunesmith_export.json: what the folder holds and how it was checked; `tunesmith serve` reads it."""
+    """tunesmith_export.json: what the folder holds (a SavedModel record, which `tunesmith serve` loads) and how it
+    was checked."""
+    from tunesmith.models import resolve_model
+
+    saved, config = loaded.saved, loaded.config
+    record, source = export_format.saved(saved, folder), resolve_model(config.model.name, log=lambda *_: None)
     return {
-        "format": export_format.name, "model_kind": context.kind, "model_kwargs": context.model_kwargs,
+        "format": export_format.name, "model_kind": saved.model_kind, "model_kwargs": saved.model_kwargs,
+        "model": record.as_record(folder) if record else None,
         "folder": str(target), "run": str(run.resolve()), "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "base_model": config.model.name, "base_path": context.source.path, "base_origin": context.source.origin,
-        "system_prompt": config.data.system_prompt, "dtype": context.dtype,
+        "base_model": config.model.name, "base_path": source.path, "base_origin": source.origin,
+        "system_prompt": saved.system_prompt, "dtype": dtype,
         "check": {**check, "lossy": export_format.lossy},
     }
 

@@ -1,39 +1,44 @@
 """Export formats: how each one writes its folder and how that folder is loaded back for the output check.
 
-Each format registers itself in FORMATS; `int8` lives in quantize.py and `onnx` in onnx.py.
+Each format registers itself in FORMATS; `int8` lives in quantize.py and `onnx` in onnx.py (export/__init__.py
+imports them).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.export.probes import torch_forward
-
-
-@dataclass(frozen=True)
-class LoadContext:
-    """What loading an export back needs besides its folder: model kind, dtype, and the base (adapter exports)."""
-
-    source: object  # tunesmith.models.ModelSource of the run's base model
-    dtype: str
-    kind: str = "causal_lm"  # causal_lm, seq_cls or seq2seq: which Auto class loads it
-    model_kwargs: dict = field(default_factory=dict)  # from_pretrained arguments of a new head (num_labels...)
-    revision: str | None = None
-    trust_remote_code: bool = False
+from tunesmith.models.saved import SavedModel, load_weights
 
 
 @dataclass(frozen=True)
 class ExportFormat:
     name: str
     write: Callable  # (model, tokenizer, folder) -> None; may consume the model (merging, quantizing in place)
-    load: Callable  # (folder, LoadContext) -> forward(ids) -> logits, used to check what was written
+    holds: str | None  # the SavedModel format of the folder (full, adapter, int8), loaded back to check it;
+    # None: `load` reads it instead (onnx)
     merged: bool  # write receives the run's model with its adapter merged in
     lossy: bool  # judged by next-token agreement instead of the logit tolerance
     usage: str  # how to load the folder, for the model card; {auto} becomes the Auto class of the model kind
     kinds: tuple[str, ...] = ("causal_lm", "seq_cls", "seq2seq")  # model kinds it can hold
+    load: Callable | None = None  # (folder) -> forward(inputs) -> logits, for a folder no SavedModel describes
+
+    def saved(self, run_model: SavedModel, folder: Path) -> SavedModel | None:
+        """What the written folder holds: the run's SavedModel with this format's weights and tokenizer."""
+        if self.holds is None:
+            return None
+        return dataclasses.replace(run_model, format=self.holds, weights=str(folder), tokenizer=str(folder))
+
+    def reader(self, run_model: SavedModel, folder: Path, dtype: str) -> Callable:
+        """forward(inputs) -> logits of the folder as written, loaded the way `tunesmith serve` loads it."""
+        if self.holds is None:
+            return self.load(folder)
+        return torch_forward(load_weights(self.saved(run_model, folder), dtype, "cpu")[0])
 
 
 FORMATS: dict[str, ExportFormat] = {}
@@ -78,37 +83,18 @@ def write_merged(model, tokenizer, folder: Path) -> None:
     save_config_and_tokenizer(model, tokenizer, folder)
 
 
-def load_merged(folder: Path, context: LoadContext):
-    from tunesmith.models import ModelSource, load_model
-
-    return torch_forward(load_model(ModelSource(str(folder), str(folder), "local"), context.kind, context.dtype).eval())
-
-
 def write_adapter(model, tokenizer, folder: Path) -> None:
     # PEFT writes adapter_config.json naming the base it was trained on, so peft/transformers find it by themselves.
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
 
-def load_adapter(folder: Path, context: LoadContext):
-    from peft import PeftModel
-
-    from tunesmith.models import load_model
-
-    base = load_model(context.source, context.kind, context.dtype, context.revision, context.trust_remote_code,
-                      **context.model_kwargs)
-    return torch_forward(PeftModel.from_pretrained(base, str(folder)).eval())
-
-
 register(ExportFormat(
-    "safetensors", write_merged, load_merged, merged=True, lossy=False,
+    "safetensors", write_merged, "full", merged=True, lossy=False,
     usage="{auto}.from_pretrained(folder) and AutoTokenizer.from_pretrained(folder)",
 ))
 register(ExportFormat(
-    "adapter", write_adapter, load_adapter, merged=False, lossy=False,
+    "adapter", write_adapter, "adapter", merged=False, lossy=False,
     usage="peft.PeftModel.from_pretrained({auto}.from_pretrained(base), folder), where base is the "
           "base_model_name_or_path in adapter_config.json",
 ))
-
-# Importing the files registers them.
-from tunesmith.export import onnx, quantize  # noqa: E402,F401

@@ -73,7 +73,7 @@ def write_onnx(model, tokenizer, folder: Path) -> None:
     save_config_and_tokenizer(model, tokenizer, folder)
 
 
-def load_onnx(folder: Path, context=None):
+def load_onnx(folder: Path):
     import numpy as np
     import onnxruntime
     import torch
@@ -89,7 +89,7 @@ def load_onnx(folder: Path, context=None):
 
 
 register(ExportFormat(
-    "onnx", write_onnx, load_onnx, merged=True, lossy=False, kinds=("causal_lm",),
+    "onnx", write_onnx, None, merged=True, lossy=False, kinds=("causal_lm",), load=load_onnx,
     usage=("onnxruntime.InferenceSession(f'{folder}/model.onnx') with inputs input_ids and attention_mask "
            "(int64, batch x length); output logits. No KV cache: every step re-reads the whole sequence."),
 ))

@@ -6,20 +6,7 @@ import warnings
 from pathlib import Path
 
 from tunesmith.export.formats import ExportFormat, register, save_config_and_tokenizer
-from tunesmith.export.probes import torch_forward
-
-WEIGHTS = "model.int8.pt"
-
-
-def quantize_int8(model):
-    """Replace every nn.Linear with a dynamically quantized int8 one, in place."""
-    import torch
-
-    # torch.ao is deprecated in favour of torchao, but on this project's 2-core AVX2 CPU torchao's int8 path ran
-    # about 2x slower than fp32 while torch.ao's fbgemm kernels ran 1.4-1.7x faster; keep it until that changes.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+from tunesmith.models.int8 import WEIGHTS, quantize_int8
 
 
 def write_int8(model, tokenizer, folder: Path) -> None:
@@ -34,25 +21,8 @@ def write_int8(model, tokenizer, folder: Path) -> None:
         torch.save(quantized.state_dict(), folder / WEIGHTS)
 
 
-def load_int8(folder: Path, kind: str = "causal_lm"):
-    """A model from an int8 export folder: architecture from config.json, weights from model.int8.pt."""
-    import torch
-    import transformers
-    from transformers import AutoConfig
-
-    from tunesmith.models.resolve import MODEL_CLASSES
-
-    auto = getattr(transformers, MODEL_CLASSES[kind])
-    model = quantize_int8(auto.from_config(AutoConfig.from_pretrained(folder), dtype=torch.float32).eval())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.load_state_dict(torch.load(Path(folder) / WEIGHTS, weights_only=True, map_location="cpu"))
-    return model
-
-
 register(ExportFormat(
-    "int8", write_int8, lambda folder, context: torch_forward(load_int8(folder, context.kind)), merged=True,
-    lossy=True,
+    "int8", write_int8, "int8", merged=True, lossy=True,
     usage=("model = {auto}.from_config(AutoConfig.from_pretrained(folder)); "
            "torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True); "
            f"model.load_state_dict(torch.load(f'{{folder}}/{WEIGHTS}', weights_only=True)); "

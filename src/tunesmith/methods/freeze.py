@@ -1,7 +1,8 @@
 """Partial fine-tuning: only the top `method.trainable_layers` blocks and the output head train."""
 
 from tunesmith.errors import UserError
-from tunesmith.methods import freeze_all, register, task_head
+from tunesmith.methods.registry import freeze_all, register
+from tunesmith.models.heads import task_head
 
 
 def transformer_blocks(model):

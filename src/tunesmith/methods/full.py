@@ -1,6 +1,6 @@
 """Full fine-tuning: every parameter trains."""
 
-from tunesmith.methods import register
+from tunesmith.methods.registry import register
 
 
 @register("full", artifact="model")

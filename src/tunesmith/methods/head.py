@@ -1,7 +1,8 @@
 """Repurposing: the whole backbone frozen, only a new task head trains (classification objectives)."""
 
 from tunesmith.errors import UserError
-from tunesmith.methods import freeze_all, register, task_head
+from tunesmith.methods.registry import freeze_all, register
+from tunesmith.models.heads import task_head
 
 
 def check_head(config, hardware) -> None:

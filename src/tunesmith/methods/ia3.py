@@ -1,7 +1,7 @@
 """(IA)^3 via PEFT: learned scaling vectors on attention keys/values and the MLP; ~0.01% of the parameters."""
 
 from tunesmith.errors import UserError
-from tunesmith.methods import register
+from tunesmith.methods.registry import register
 
 
 def ia3_modules(model, cfg) -> tuple[list[str], list[str]]:

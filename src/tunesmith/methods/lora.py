@@ -1,6 +1,6 @@
 """LoRA and DoRA via PEFT: low-rank adapters on the linear layers; the base weights stay frozen."""
 
-from tunesmith.methods import register
+from tunesmith.methods.registry import register
 
 
 def lora_config(cfg, task, use_dora: bool = False):
@@ -21,13 +21,7 @@ def lora_config(cfg, task, use_dora: bool = False):
 def apply_lora(model, cfg, task):
     from peft import get_peft_model
 
-    from tunesmith.methods.lora_dropout import use_mask_dropout
-    from tunesmith.methods.lora_fused import use_fused_lora
-
-    model = get_peft_model(model, lora_config(cfg, task))
-    use_fused_lora(model)  # PEFT's math without its output-sized temporaries (see lora_fused.py)
-    use_mask_dropout(model)  # same dropout, cheaper masks, for the adapters the fused path does not take
-    return model
+    return get_peft_model(model, lora_config(cfg, task))  # fast.fuse_adapters speeds it up (training/run.py)
 
 
 @register("dora", artifact="adapter")
@@ -35,8 +29,4 @@ def apply_dora(model, cfg, task):
     """Weight-decomposed LoRA: the update's magnitude and direction are learned separately."""
     from peft import get_peft_model
 
-    from tunesmith.methods.lora_dropout import use_mask_dropout
-
-    model = get_peft_model(model, lora_config(cfg, task, use_dora=True))
-    use_mask_dropout(model)
-    return model
+    return get_peft_model(model, lora_config(cfg, task, use_dora=True))

@@ -1,7 +1,7 @@
 """Prompt tuning and prefix tuning via PEFT: learned virtual tokens; the model itself is untouched."""
 
 from tunesmith.errors import UserError
-from tunesmith.methods import register
+from tunesmith.methods.registry import register
 
 
 def _check_task(task: str, name: str) -> None:

@@ -1,7 +1,7 @@
 """QLoRA: the base model loaded in 4-bit (bitsandbytes, CUDA only) with LoRA adapters trained on top."""
 
 from tunesmith.errors import UserError
-from tunesmith.methods import register
+from tunesmith.methods.registry import register
 from tunesmith.methods.lora import lora_config
 
 

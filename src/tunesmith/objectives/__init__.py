@@ -1,49 +1,20 @@
-"""Objectives decide what the model learns. Each file registers one or more Objective entries.
+"""Objectives decide what the model learns. Each file registers one or more Objective entries, and an Objective
+holds every fact the rest of tunesmith needs about it, so no other package branches on an objective's name:
 
-An objective names the data schema it needs, the kind of model it trains and the PEFT task type, and provides
-`prepare_data(config, tokenizer) -> PreparedData` and `build_trainer(model, tokenizer, data, trainer_args,
-callbacks, config) -> Trainer`. Optional: `model_kwargs(data)` for from_pretrained (num_labels...),
-`check(config)` run before anything loads, `evaluate_test(trainer, data)` for the held-out split.
+- the data it accepts (`schema`, a tunesmith.data.formats schema) and how it is prepared (`prepare_data`),
+- the model class it trains (`model_kind`) and the PEFT task type (`task`), plus a new head's `model_kwargs`,
+- its trainer (`build_trainer`), whether that trainer reports a loss on the test split (`test_loss`), and whether
+  its loss is a cross-entropy that the divergence guard may call exploding (`cross_entropy`),
+- how it is evaluated (`evaluation`: a task of tunesmith.evaluate.tasks by name, or a function),
+- how it is served and exported (`serving`: generate, classify, score or None; recorded with the saved weights, so
+  `tunesmith serve` and `tunesmith export` read it from the run without importing this package).
+
+Adding an objective is one file that calls `register(Objective(...))`, imported at the bottom of this file (or
+anywhere before the run starts: tests/objectives/toy_objective.py registers itself from outside the package).
 """
 
-from __future__ import annotations
+from tunesmith.objectives.registry import (OBJECTIVES, Objective, get_objective, register, splits_as_datasets,  # noqa: F401
+                                          test_split_loss, trainer_on)
 
-import difflib
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from tunesmith.errors import UserError
-
-
-@dataclass(frozen=True)
-class Objective:
-    name: str
-    schema: str  # chat, text, classification or preference (see tunesmith.data.formats)
-    model_kind: str  # causal_lm, seq_cls or seq2seq
-    task: str  # PEFT task type
-    prepare_data: Callable
-    build_trainer: Callable
-    model_kwargs: Callable | None = None
-    check: Callable | None = None
-    evaluate_test: Callable | None = None
-
-
-OBJECTIVES: dict[str, Objective] = {}
-
-
-def register(objective: Objective) -> Objective:
-    OBJECTIVES[objective.name] = objective
-    return objective
-
-
-def get_objective(name: str) -> Objective:
-    if name not in OBJECTIVES:
-        close = difflib.get_close_matches(name, list(OBJECTIVES), n=1)
-        raise UserError(
-            f"unknown objective.name '{name}'",
-            hint=f"did you mean '{close[0]}'?" if close else f"available: {', '.join(sorted(OBJECTIVES))}",
-        )
-    return OBJECTIVES[name]
-
-
+# Importing the files registers them.
 from tunesmith.objectives import causal_lm, classification, preference, reinforce, seq2seq, sft  # noqa: E402,F401

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from tunesmith.data import PreparedData, prepare_splits
-from tunesmith.objectives import Objective, register
-from tunesmith.objectives.preference import evaluate_test
+from tunesmith.objectives.registry import Objective, register, splits_as_datasets, trainer_on
 
 
 def pack_blocks(token_lists: list[list[int]], eos_id: int, block: int) -> list[list[int]]:
@@ -34,16 +33,12 @@ def prepare(config, tokenizer) -> PreparedData:
 
 
 def build_trainer(model, tokenizer, data, trainer_args, callbacks, config):
-    from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    sets = {name: Dataset.from_list(rows) for name, rows in data.tokenized.items()}
     args = SFTConfig(**trainer_args, packing=False, completion_only_loss=False)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=sets["train"], eval_dataset=sets.get("validation"),
-                         processing_class=tokenizer, callbacks=callbacks)
-    trainer.test_dataset = sets.get("test")
-    return trainer
+    return trainer_on(SFTTrainer, splits_as_datasets(data), model=model, args=args, processing_class=tokenizer,
+                      callbacks=callbacks)
 
 
 register(Objective("causal_lm", "text", "causal_lm", "CAUSAL_LM", prepare, build_trainer,
-                   evaluate_test=evaluate_test))
+                   evaluation="language_modeling", test_loss=True, replay=("file",)))

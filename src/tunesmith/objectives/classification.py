@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tunesmith.data import PreparedData, keep_within_length, prepare_splits, split_stats
 from tunesmith.errors import UserError
-from tunesmith.objectives import Objective, register
+from tunesmith.objectives.registry import Objective, register, splits_as_datasets, trainer_on
 
 
 def label_names(cfg, train) -> list[str]:
@@ -55,7 +55,7 @@ def class_weights(data: PreparedData, mode: str):
 def classification_metrics(predictions, references, labels: list[str]) -> dict:
     """Accuracy, macro-F1 and per-class precision/recall/F1 from integer predictions, flat for the Trainer's log
     (computed by evaluate/classification.py, the one place these metrics live)."""
-    from tunesmith.evaluate.classification import accuracy, macro, per_class
+    from tunesmith.metrics.classification import accuracy, macro, per_class
 
     classes = per_class(predictions, references, list(range(len(labels))))
     metrics = {"accuracy": accuracy(predictions, references)}
@@ -85,37 +85,34 @@ def without_length_grouping(trainer_args: dict) -> dict:
 
 
 def build_trainer(model, tokenizer, data: PreparedData, trainer_args: dict, callbacks, config):
-    from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    from tunesmith.objectives.head_cache import cached_head_trainer, only_head_trains
+    from tunesmith.fast.head_cache import HeadOnly, feature_datasets, only_head_trains
 
     model.config.pad_token_id = tokenizer.pad_token_id  # decoder backbones pool at the last non-pad token
     weights = class_weights(data, config.objective.class_weights)
-    if only_head_trains(model):
-        return cached_head_trainer(model, tokenizer, data, plain_trainer_args(trainer_args), callbacks, weights,
-                                   metric_function(data.labels))
-    loss = None
-    if weights is not None:
-        import torch
-
-        def loss(outputs, labels, num_items_in_batch=None):
-            return torch.nn.functional.cross_entropy(outputs.logits, labels, weight=weights.to(outputs.logits.device))
-
-    sets = {name: Dataset.from_list(rows) for name, rows in data.tokenized.items()}
-    trainer = Trainer(model=model, args=TrainingArguments(**plain_trainer_args(trainer_args)),
-                      train_dataset=sets["train"], eval_dataset=sets.get("validation"),
-                      data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metric_function(data.labels),
-                      compute_loss_func=loss, callbacks=callbacks)
-    trainer.test_dataset = sets.get("test")
-    return trainer
+    args = plain_trainer_args(trainer_args)
+    common = dict(compute_metrics=metric_function(data.labels), callbacks=callbacks)
+    if config.fast.head_cache and only_head_trains(model):
+        args = {**without_length_grouping(args), "include_num_input_tokens_seen": "no"}
+        return trainer_on(Trainer, feature_datasets(model, tokenizer, data), model=HeadOnly.of(model, weights),
+                          args=TrainingArguments(**args), **common)
+    return trainer_on(Trainer, splits_as_datasets(data), model=model, args=TrainingArguments(**args),
+                      data_collator=DataCollatorWithPadding(tokenizer), compute_loss_func=weighted_loss(weights),
+                      **common)
 
 
-def evaluate_test(trainer, data: PreparedData) -> dict | None:
-    if getattr(trainer, "test_dataset", None) is None:
+def weighted_loss(weights):
+    """Cross-entropy with per-class weights, or None for the model's own loss."""
+    if weights is None:
         return None
-    return {"test": trainer.evaluate(trainer.test_dataset, metric_key_prefix="test")}
+    import torch
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        return torch.nn.functional.cross_entropy(outputs.logits, labels, weight=weights.to(outputs.logits.device))
+
+    return loss
 
 
 register(Objective("classification", "classification", "seq_cls", "SEQ_CLS", prepare, build_trainer,
-                   model_kwargs=model_kwargs, evaluate_test=evaluate_test))
+                   evaluation="classification", serving="classify", model_kwargs=model_kwargs, test_loss=True))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tunesmith.data import PreparedData, keep_within_length, prepare_splits
 from tunesmith.data.tokenize import render
-from tunesmith.objectives import Objective, register
-from tunesmith.objectives.classification import plain_trainer_args, without_length_grouping
+from tunesmith.objectives.registry import Objective, register, splits_as_datasets, trainer_on
+from tunesmith.objectives.classification import without_length_grouping
 
 
 def _plain(messages) -> list[dict]:
@@ -29,22 +29,14 @@ def prepare(config, tokenizer) -> PreparedData:
     return prepared
 
 
-def _datasets(data: PreparedData, convert=lambda rows: rows):
-    from datasets import Dataset
-
-    return {name: Dataset.from_list(convert(rows)) for name, rows in data.tokenized.items()}
-
-
 def build_dpo(model, tokenizer, data, trainer_args, callbacks, config):
     from trl import DPOConfig, DPOTrainer
 
-    sets = _datasets(data)
     # With a PEFT model TRL uses the same weights with the adapter switched off as the reference model.
-    args = DPOConfig(**without_length_grouping(trainer_args), beta=config.objective.beta, loss_type=config.objective.loss_type)
-    trainer = DPOTrainer(model=model, args=args, train_dataset=sets["train"], eval_dataset=sets.get("validation"),
-                         processing_class=tokenizer, callbacks=callbacks)
-    trainer.test_dataset = sets.get("test")
-    return trainer
+    args = DPOConfig(**without_length_grouping(trainer_args), beta=config.objective.beta,
+                     loss_type=config.objective.loss_type)
+    return trainer_on(DPOTrainer, splits_as_datasets(data), model=model, args=args, processing_class=tokenizer,
+                      callbacks=callbacks)
 
 
 def _unpaired(rows: list[dict], seed: int = 0) -> list[dict]:
@@ -61,33 +53,25 @@ def _unpaired(rows: list[dict], seed: int = 0) -> list[dict]:
 def build_kto(model, tokenizer, data, trainer_args, callbacks, config):
     from trl import KTOConfig, KTOTrainer
 
-    sets = _datasets(data, lambda rows: _unpaired(rows, config.training.seed))
+    sets = splits_as_datasets(data, lambda rows: _unpaired(rows, config.training.seed))
     args = KTOConfig(**{**trainer_args, "train_sampling_strategy": "sequential"}, beta=config.objective.beta)
-    trainer = KTOTrainer(model=model, args=args, train_dataset=sets["train"], eval_dataset=sets.get("validation"),
-                         processing_class=tokenizer, callbacks=callbacks)
-    trainer.test_dataset = sets.get("test")
-    return trainer
+    return trainer_on(KTOTrainer, sets, model=model, args=args, processing_class=tokenizer, callbacks=callbacks)
 
 
 def build_reward_model(model, tokenizer, data, trainer_args, callbacks, config):
     from trl import RewardConfig, RewardTrainer
 
     model.config.pad_token_id = tokenizer.pad_token_id
-    sets = _datasets(data)
     args = RewardConfig(**without_length_grouping(trainer_args))
-    trainer = RewardTrainer(model=model, args=args, train_dataset=sets["train"], eval_dataset=sets.get("validation"),
-                            processing_class=tokenizer, callbacks=callbacks)
-    trainer.test_dataset = sets.get("test")
-    return trainer
+    return trainer_on(RewardTrainer, splits_as_datasets(data), model=model, args=args, processing_class=tokenizer,
+                      callbacks=callbacks)
 
 
-def evaluate_test(trainer, data) -> dict | None:
-    if getattr(trainer, "test_dataset", None) is None:
-        return None
-    return {"test": trainer.evaluate(trainer.test_dataset, metric_key_prefix="test")}
-
-
-register(Objective("dpo", "preference", "causal_lm", "CAUSAL_LM", prepare, build_dpo, evaluate_test=evaluate_test))
-register(Objective("kto", "preference", "causal_lm", "CAUSAL_LM", prepare, build_kto, evaluate_test=evaluate_test))
+# Preference losses can start at or below zero, so only a NaN/inf loss counts as divergence (cross_entropy=False).
+register(Objective("dpo", "preference", "causal_lm", "CAUSAL_LM", prepare, build_dpo, evaluation="preference",
+                   test_loss=True, cross_entropy=False, sequences_per_example=2))
+register(Objective("kto", "preference", "causal_lm", "CAUSAL_LM", prepare, build_kto, evaluation="preference",
+                   test_loss=True, cross_entropy=False))
 register(Objective("reward_model", "preference", "seq_cls", "SEQ_CLS", prepare, build_reward_model,
-                   model_kwargs=lambda data: {"num_labels": 1}, evaluate_test=evaluate_test))
+                   evaluation="preference", serving="score", model_kwargs=lambda data: {"num_labels": 1},
+                   test_loss=True, cross_entropy=False, sequences_per_example=2))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from tunesmith.data import PreparedData, load_splits
 from tunesmith.errors import UserError
-from tunesmith.evaluate.metrics import exact_match, json_exact_match, parse_json
-from tunesmith.objectives import Objective, register
+from tunesmith.metrics.text import exact_match, json_exact_match, parse_json
+from tunesmith.objectives.registry import Objective, register, splits_as_datasets, trainer_on
 from tunesmith.objectives.classification import without_length_grouping
 
 
@@ -72,17 +72,15 @@ def prepare(config, tokenizer) -> PreparedData:
 
 
 def build_trainer(model, tokenizer, data, trainer_args, callbacks, config):
-    from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
     objective = config.objective
     args = {k: v for k, v in trainer_args.items() if k != "max_length"}
     grpo = GRPOConfig(**without_length_grouping(args), num_generations=objective.num_generations,
                       max_completion_length=objective.max_new_tokens, beta=objective.beta)
-    sets = {name: Dataset.from_list(rows) for name, rows in data.tokenized.items()}
-    return GRPOTrainer(model=model, reward_funcs=resolve_reward(objective.reward), args=grpo,
-                       train_dataset=sets["train"], eval_dataset=sets.get("validation"), processing_class=tokenizer,
-                       callbacks=callbacks)
+    return trainer_on(GRPOTrainer, splits_as_datasets(data), model=model, reward_funcs=resolve_reward(objective.reward),
+                      args=grpo, processing_class=tokenizer, callbacks=callbacks)
 
 
-register(Objective("grpo", "chat", "causal_lm", "CAUSAL_LM", prepare, build_trainer, check=check))
+# Rewards can be zero or negative from the start: only a NaN/inf loss counts as divergence.
+register(Objective("grpo", "chat", "causal_lm", "CAUSAL_LM", prepare, build_trainer, check=check, cross_entropy=False))

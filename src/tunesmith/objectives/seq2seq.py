@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from tunesmith.data import PreparedData, keep_within_length, load_splits
-from tunesmith.objectives import Objective, register
+from tunesmith.objectives.registry import Objective, register, splits_as_datasets, trainer_on
 from tunesmith.objectives.classification import plain_trainer_args
-from tunesmith.objectives.preference import evaluate_test
 
 
 def prepare(config, tokenizer) -> PreparedData:
@@ -25,15 +24,12 @@ def prepare(config, tokenizer) -> PreparedData:
 
 
 def build_trainer(model, tokenizer, data, trainer_args, callbacks, config):
-    from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
 
-    sets = {name: Dataset.from_list(rows) for name, rows in data.tokenized.items()}
-    trainer = Seq2SeqTrainer(model=model, args=Seq2SeqTrainingArguments(**plain_trainer_args(trainer_args)),
-                             train_dataset=sets["train"], eval_dataset=sets.get("validation"),
-                             data_collator=DataCollatorForSeq2Seq(tokenizer, model=model), callbacks=callbacks)
-    trainer.test_dataset = sets.get("test")
-    return trainer
+    return trainer_on(Seq2SeqTrainer, splits_as_datasets(data), model=model,
+                      args=Seq2SeqTrainingArguments(**plain_trainer_args(trainer_args)),
+                      data_collator=DataCollatorForSeq2Seq(tokenizer, model=model), callbacks=callbacks)
 
 
-register(Objective("seq2seq", "chat", "seq2seq", "SEQ_2_SEQ_LM", prepare, build_trainer, evaluate_test=evaluate_test))
+# Served by transformers directly: `tunesmith serve` runs causal LMs and classifiers.
+register(Objective("seq2seq", "chat", "seq2seq", "SEQ_2_SEQ_LM", prepare, build_trainer, serving=None, test_loss=True))

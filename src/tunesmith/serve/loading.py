@@ -6,26 +6,28 @@ weights are in memory once; the worker activates the request's adapter before ea
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import UserError
+from tunesmith.export import EXPORT_INFO
+from tunesmith.models.saved import (SavedModel, load_saved_tokenizer, load_weights, saved_model_of_export,
+                                    saved_model_of_folder, saved_model_of_run)
+from tunesmith.runs import open_run, read_json
 from tunesmith.serve.models import ModelPool, SafeTokenizer, ServedModel
+
+
+# How each `serving` of a SavedModel is routed: a one-output scorer (reward model) answers on /v1/classify too,
+# with its raw score.
+ROUTED_AS = {"generate": "generate", "classify": "classify", "score": "classify"}
 
 
 @dataclass(frozen=True)
 class Plan:
     name: str
-    kind: str  # "full" (a whole model folder), "adapter" (PEFT adapter on a base) or "int8" (int8 export)
-    weights: str  # model folder, adapter folder or int8 export folder
-    tokenizer: str  # folder holding the tokenizer (with its chat template)
-    model_kind: str = "causal_lm"  # causal_lm (served for generation) or seq_cls (served for /v1/classify)
-    base: object = None  # ModelSource of the base model, for adapters
-    model_kwargs: dict = field(default_factory=dict)  # from_pretrained arguments of the base (num_labels...)
+    saved: SavedModel  # what the folder holds and how to load it (tunesmith.models.saved)
     dtype: str = "auto"
     device: str = "auto"
-    system_prompt: str | None = None
 
 
 def parse_spec(text: str) -> tuple[str | None, Path]:
@@ -37,78 +39,33 @@ def parse_spec(text: str) -> tuple[str | None, Path]:
 
 
 def plan_model(name: str | None, path: Path) -> Plan:
+    """What to load for `path`: a run directory, a tunesmith export, a PEFT adapter or a Hugging Face folder."""
     name = name or path.name
     if (path / "config.yaml").is_file():
-        return _plan_run(name, path)
-    if (path / "tunesmith_export.json").is_file():
-        return _plan_export(name, path, json.loads((path / "tunesmith_export.json").read_text()))
-    if (path / "adapter_config.json").is_file():
-        return _plan_adapter(name, path, {})
-    if (path / "config.json").is_file():
-        config = json.loads((path / "config.json").read_text())
-        architecture = (config.get("architectures") or [""])[0]
-        kind = "seq_cls" if architecture.endswith("ForSequenceClassification") else "causal_lm"
-        _check_servable(path, "seq2seq" if config.get("is_encoder_decoder") else kind)
-        return Plan(name, "full", str(path), str(path), kind)
-    raise UserError(f"{path} is not a run directory, a tunesmith export or a Hugging Face model folder",
-                    hint="pass runs/<name>, a folder written by `tunesmith export`, or a folder with config.json")
-
-
-def _check_servable(path: Path, model_kind: str) -> None:
-    if model_kind not in ("causal_lm", "seq_cls"):
-        raise UserError(f"{path} holds a {model_kind} model; this server runs causal LMs and classifiers",
+        config, _ = open_run(path)
+        plan = Plan(name, saved_model_of_run(path), config.model.dtype, config.model.device)
+        if not Path(plan.saved.weights).is_dir():
+            raise UserError(f"{path} has no trained weights yet", hint=f"finish it with `tunesmith train --resume {path}`")
+    elif (path / EXPORT_INFO).is_file():
+        plan = _plan_export(name, path, read_json(path / EXPORT_INFO))
+    elif (path / "adapter_config.json").is_file() or (path / "config.json").is_file():
+        plan = Plan(name, saved_model_of_folder(path))
+    else:
+        raise UserError(f"{path} is not a run directory, a tunesmith export or a Hugging Face model folder",
+                        hint="pass runs/<name>, a folder written by `tunesmith export`, or a folder with config.json")
+    if plan.saved.serving not in ROUTED_AS:
+        raise UserError(f"{path} holds a {plan.saved.model_kind} model ({plan.saved.objective or 'no objective'}); "
+                        "this server runs text generators, classifiers and scorers",
                         hint="export it and load it with transformers directly")
-
-
-def _plan_run(name: str, run: Path) -> Plan:
-    from tunesmith.export import model_kwargs
-    from tunesmith.inference import artifact_dir
-    from tunesmith.models import resolve_model
-    from tunesmith.objectives import get_objective
-    from tunesmith.runs import open_run
-
-    config, manifest = open_run(run)
-    model_kind = get_objective(config.objective.name).model_kind
-    _check_servable(run, model_kind)
-    weights = artifact_dir(run)
-    if weights is None:
-        raise UserError(f"{run} has no trained weights yet (no adapter/ or model/)",
-                        hint=f"finish it with `tunesmith train --resume {run}`")
-    common = dict(model_kind=model_kind, dtype=config.model.dtype, device=config.model.device,
-                  system_prompt=config.data.system_prompt)
-    if weights.name == "model":
-        return Plan(name, "full", str(weights), str(weights), **common)
-    base = resolve_model(config.model.name)
-    tokenizer = str(weights) if (weights / "tokenizer_config.json").is_file() else base.path
-    return Plan(name, "adapter", str(weights), tokenizer, base=base, model_kwargs=model_kwargs(manifest), **common)
+    return plan
 
 
 def _plan_export(name: str, folder: Path, info: dict) -> Plan:
-    from tunesmith.export import model_kwargs
-
-    fmt, model_kind = info.get("format"), info.get("model_kind", "causal_lm")
-    if fmt == "onnx":
+    if info.get("format") == "onnx":
         raise UserError(f"{folder} is an ONNX export, which runs in onnxruntime, not in this server",
                         hint="serve the run itself or a safetensors/int8 export of it")
-    _check_servable(folder, model_kind)
-    if fmt == "adapter":
-        return _plan_adapter(name, folder, info)
-    int8 = fmt == "int8"
-    return Plan(name, "int8" if int8 else "full", str(folder), str(folder), model_kind,
-                model_kwargs=model_kwargs(info), system_prompt=info.get("system_prompt"),
-                device="cpu" if int8 else "auto")
-
-
-def _plan_adapter(name: str, folder: Path, info: dict) -> Plan:
-    from tunesmith.export import model_kwargs
-    from tunesmith.models import resolve_model
-
-    base_name = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
-    if not base_name:
-        raise UserError(f"{folder}/adapter_config.json does not name its base model (base_model_name_or_path)")
-    tokenizer = str(folder) if (folder / "tokenizer_config.json").is_file() else base_name
-    return Plan(name, "adapter", str(folder), tokenizer, info.get("model_kind", "causal_lm"),
-                resolve_model(base_name), model_kwargs(info), system_prompt=info.get("system_prompt"))
+    saved = SavedModel.from_record(info["model"], folder) if info.get("model") else saved_model_of_export(folder, info)
+    return Plan(name, saved, device="cpu" if saved.format == "int8" else "auto")
 
 
 def load_models(specs: list[str], log=print) -> ModelPool:
@@ -118,35 +75,30 @@ def load_models(specs: list[str], log=print) -> ModelPool:
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise UserError(f"two models would both be served as '{duplicate}'", hint="name them: NAME=PATH")
-    shared: dict[tuple, object] = {}
+    bases: dict[tuple, object] = {}
     served = []
     for plan in plans:
-        served.append(_load(plan, shared))
-        log(f"loaded {plan.name} ({plan.kind} from {plan.weights})")
+        served.append(_load(plan, bases))
+        log(f"loaded {plan.name} ({plan.saved.format} from {plan.saved.weights})")
     return ModelPool(served)
 
 
-def _load(plan: Plan, shared: dict) -> ServedModel:
-    from transformers import AutoTokenizer
-
+def _load(plan: Plan, bases: dict) -> ServedModel:
     from tunesmith.hardware import detect
 
     hardware = detect(plan.dtype, plan.device)
-    model, adapter = LOADERS[plan.kind](plan, hardware, shared)
-    tokenizer = AutoTokenizer.from_pretrained(plan.tokenizer)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    saved = plan.saved
+    model, adapter = load_weights(saved, hardware.dtype, hardware.device, bases)
+    tokenizer = load_saved_tokenizer(saved)
     config = model.config
+    task = ROUTED_AS[saved.serving]
     labels = ()
-    if plan.model_kind == "seq_cls":
+    if task == "classify":
         labels = tuple(config.id2label[i] for i in range(config.num_labels))
         if config.pad_token_id is None:  # decoder classifiers read the last non-pad token of each row
             config.pad_token_id = tokenizer.pad_token_id
-    return ServedModel(
-        plan.name, "classify" if plan.model_kind == "seq_cls" else "generate", model, SafeTokenizer(tokenizer),
-        plan.weights, adapter, plan.system_prompt, context_length(config, tokenizer), end_ids(model, tokenizer),
-        labels,
-    )
+    return ServedModel(plan.name, task, model, SafeTokenizer(tokenizer), saved.weights, adapter, saved.system_prompt,
+                       context_length(config, tokenizer), end_ids(model, tokenizer), labels)
 
 
 def context_length(config, tokenizer) -> int:
@@ -162,36 +114,3 @@ def end_ids(model, tokenizer) -> tuple[int, ...]:
     configured = [] if configured is None else [configured] if isinstance(configured, int) else list(configured)
     ids = [tokenizer.eos_token_id, *configured]
     return tuple(dict.fromkeys(i for i in ids if i is not None))
-
-
-def _load_full(plan: Plan, hardware, shared: dict):
-    from tunesmith.models import ModelSource, load_model
-
-    model = load_model(ModelSource(plan.weights, plan.weights, "local"), plan.model_kind, hardware.dtype)
-    return model.to(hardware.device).eval(), None
-
-
-def _load_int8(plan: Plan, hardware, shared: dict):
-    from tunesmith.export.quantize import load_int8
-
-    return load_int8(Path(plan.weights), plan.model_kind).eval(), None
-
-
-def _load_adapter(plan: Plan, hardware, shared: dict):
-    """Attach the adapter to the shared PeftModel of its base, loading the base the first time it is needed."""
-    from peft import PeftModel
-
-    from tunesmith.models import load_model
-
-    key = (plan.base.path, plan.model_kind, json.dumps(plan.model_kwargs, sort_keys=True, default=str),
-           hardware.dtype, hardware.device)
-    adapter = f"adapter_{sum(len(m.peft_config) for m in shared.values())}"  # PEFT names must be module-safe
-    if key in shared:
-        shared[key].load_adapter(plan.weights, adapter_name=adapter)
-    else:
-        base = load_model(plan.base, plan.model_kind, hardware.dtype, **plan.model_kwargs)
-        shared[key] = PeftModel.from_pretrained(base, plan.weights, adapter_name=adapter).to(hardware.device).eval()
-    return shared[key], adapter
-
-
-LOADERS = {"full": _load_full, "int8": _load_int8, "adapter": _load_adapter}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Form, Request
@@ -20,47 +19,15 @@ from tunesmith.studio.launch import Launcher
 from tunesmith.studio.models import ModelCache
 from tunesmith.studio.pairs import PairMaker
 from tunesmith.studio.runs_index import RunNotFound
+from tunesmith.studio.state import Studio, StudioSettings, page, studio  # noqa: F401 (StudioSettings: the package's API)
 from tunesmith.studio.store import Store
+from tunesmith.studio import feedback_pages, launch_pages, runs_pages, try_page
 
 HERE = Path(__file__).parent
 MAX_BODY = 25 * 2**20  # the largest prompt file upload (20 MB) plus the form around it
 # Scripts only from the studio's own static files: even if some text escaped its escaping, it could not run.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-
-
-@dataclass(frozen=True)
-class StudioSettings:
-    root: Path = Path("runs")  # the folder of run directories the studio shows and trains into
-    host: str = "127.0.0.1"  # loopback unless told otherwise: the studio can start training and read files
-    port: int = 7860
-    password: str | None = None
-    database: Path | None = None  # default: <root>/studio.db
-
-    @property
-    def database_path(self) -> Path:
-        return self.database or self.root / "studio.db"
-
-
-@dataclass
-class Studio:
-    settings: StudioSettings
-    root: Path
-    store: Store
-    models: ModelCache
-    pairs: PairMaker
-    launcher: Launcher
-    templates: Jinja2Templates
-
-
-def studio(request: Request) -> Studio:
-    return request.app.state.studio
-
-
-def page(request: Request, template: str, status: int = 200, **context):
-    state = studio(request)
-    return state.templates.TemplateResponse(request, template, {"password": bool(state.settings.password), **context},
-                                            status_code=status)
 
 
 def _wants_json(request: Request) -> bool:
@@ -120,8 +87,6 @@ def _login_routes(app: FastAPI) -> None:
 
 
 def create_app(settings: StudioSettings) -> FastAPI:
-    from tunesmith.studio import feedback_pages, launch_pages, runs_pages, try_page
-
     root = settings.root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     store = Store(settings.database_path)

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tunesmith.errors import UserError
-from tunesmith.studio.app import page, studio
+from tunesmith.studio.state import page, studio
 from tunesmith.studio.export import preference_rows, wins, write_exports
 from tunesmith.studio.models import ModelRef, check_generates, system_prompt_of
 from tunesmith.studio.prompts import read_prompts

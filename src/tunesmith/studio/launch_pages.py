@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
 from tunesmith.errors import UserError
-from tunesmith.studio.app import page, studio
+from tunesmith.studio.state import page, studio
 from tunesmith.studio.launch import FIELDS, base_config, config_from_form, describe_fields, form_values
 from tunesmith.studio.runs_index import RUN_ID, run_ids
 

@@ -1,6 +1,6 @@
 """Models the studio generates with: a finished run's model or the untouched base model it started from.
 
-Loading goes through `tunesmith.inference.load_for_inference`, the same code as `tunesmith chat`, so the studio
+Loading goes through `tunesmith.models.saved.load_run`, the same code as `tunesmith chat`, so the studio
 answers with exactly the weights, dtype and chat template the CLI uses. A few models stay in memory (least
 recently used are dropped first), and one lock keeps generation to one batch at a time: on a CPU, two batches at
 once only slow each other down.
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import UserError
+from tunesmith.runs import open_run
 from tunesmith.studio.runs_index import resolve_run
 
 
@@ -41,16 +42,15 @@ class ModelRef:
 
 def check_generates(root: Path, ref: ModelRef) -> None:
     """Refuse, before any model loads, a model that cannot answer chat prompts."""
-    from tunesmith.inference import artifact_dir
+    from tunesmith.models.saved import saved_model_of_run
     from tunesmith.objectives import get_objective
-    from tunesmith.runs import open_run
 
     run = resolve_run(root, ref.run_id)
     config, _ = open_run(run)
-    if get_objective(config.objective.name).model_kind != "causal_lm":
+    if get_objective(config.objective.name).serving != "generate":
         raise UserError(f"{ref.run_id} trains a {config.objective.name} model, which does not write answers",
                         hint="pick a run with a text-generation objective (sft, dpo, ...)")
-    if not ref.base and artifact_dir(run) is None:
+    if not ref.base and not Path(saved_model_of_run(run).weights).is_dir():
         raise UserError(f"{ref.run_id} has no trained weights yet", hint="wait for it to finish, or pick its base")
 
 
@@ -63,8 +63,6 @@ class ModelCache:
     def _key(self, ref: ModelRef) -> tuple:
         if not ref.base:
             return ("run", str(resolve_run(self.root, ref.run_id)))
-        from tunesmith.runs import open_run
-
         config, _ = open_run(resolve_run(self.root, ref.run_id))
         return ("base", config.model.name, config.model.dtype, config.model.device)  # runs on one base share it
 
@@ -73,14 +71,14 @@ class ModelCache:
         if key in self._loaded:
             self._loaded.move_to_end(key)
             return self._loaded[key]
-        from tunesmith.inference import load_for_inference
+        from tunesmith.models.saved import load_run
 
         check_generates(self.root, ref)
         while len(self._loaded) >= self.capacity:
             self._loaded.popitem(last=False)
-        model, tokenizer, _ = load_for_inference(resolve_run(self.root, ref.run_id), base=ref.base)
-        self._loaded[key] = (model, tokenizer)
-        return model, tokenizer
+        loaded = load_run(resolve_run(self.root, ref.run_id), base=ref.base)
+        self._loaded[key] = (loaded.model, loaded.tokenizer)
+        return self._loaded[key]
 
     def answer(self, ref: ModelRef, conversations: list[list[dict]], max_new_tokens: int, temperature: float = 0.0,
                seed: int | None = None) -> list[str]:
@@ -98,8 +96,6 @@ class ModelCache:
 
 
 def system_prompt_of(root: Path, run_id: str) -> str | None:
-    from tunesmith.runs import open_run
-
     config, _ = open_run(resolve_run(root, run_id))
     return config.data.system_prompt
 
@@ -109,4 +105,4 @@ def generating_runs(summaries: list[dict]) -> list[dict]:
     from tunesmith.objectives import OBJECTIVES
 
     return [s for s in summaries if s["has_weights"] and s["status"] == "finished"
-            and getattr(OBJECTIVES.get(s["objective"]), "model_kind", None) == "causal_lm"]
+            and getattr(OBJECTIVES.get(s["objective"]), "serving", None) == "generate"]

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from tunesmith.errors import UserError
+from tunesmith.models.saved import weights_saved
 from tunesmith.runs import list_runs, read_json
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -111,7 +112,7 @@ def summarize(root: Path, run_id: str) -> dict:
         "train_seconds": summary.get("train_seconds"), "error": manifest.get("error") or manifest.get("reason"),
         "metrics": {name: row.get("tuned") for name, row in comparison.items()},
         "validation": validation_metrics(rows),
-        "has_weights": (run / "adapter").is_dir() or (run / "model").is_dir(),
+        "has_weights": weights_saved(run, manifest),
         "report": (run / "report.html").is_file(),
     }
 

@@ -216,7 +216,6 @@ def run_sweep(config: RunConfig, console, folder: Path, trials: int, timeout: fl
               max_steps_per_trial: int | None = None) -> Path:
     """Run trials until the study holds `trials` finished (completed or pruned) ones, or `timeout` seconds pass
     (a trial that has started runs to its end); then write the report. Returns the sweep folder."""
-    import optuna
 
     from tunesmith.sweep.report import write_report
 

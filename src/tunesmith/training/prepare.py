@@ -43,7 +43,7 @@ def prepare_inputs(config: RunConfig, log):
         method.check(config, hardware)
     if objective.check:
         objective.check(config)
-    check_replay(objective.name, config.data)
+    check_replay(objective.name, objective.replay, config.data)
     source = resolve_model(config.model.name, log)
     log(f"model: {config.model.name} ({source.origin}: {source.path})")
     check_model_kind(source, objective.model_kind, config.model.revision, config.model.trust_remote_code)
@@ -70,7 +70,7 @@ def _write_split(path: Path, examples) -> str:
 
 def prepare_run(config: RunConfig, console) -> Path:
     """`tunesmith data prepare`: a run folder (status "prepared") holding the cleaned splits and the data report."""
-    from tunesmith.training.run import RunLog
+    from tunesmith.training.log import RunLog
 
     log = RunLog(console)
     *_, data = prepare_inputs(config, log)

@@ -3,88 +3,28 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from transformers.trainer_callback import PrinterCallback
 
 from tunesmith.config import RunConfig
+from tunesmith.data.replay import describe_replay
 from tunesmith.errors import UserError
+from tunesmith.evaluate import evaluate_trained, summary_fields, write_report
+from tunesmith.fast import fuse_adapters
+from tunesmith.methods import count_parameters
+from tunesmith.models import load_model
+from tunesmith.models.saved import SavedModel, run_record
+from tunesmith.objectives import test_split_loss
+from tunesmith.plan.build import plan_loaded_model
 from tunesmith.runs import create_run, latest_checkpoint, open_run, update_manifest, write_json
-
-
-class RunLog:
-    """Prints to the console and keeps the same lines in the run's train.log."""
-
-    def __init__(self, console):
-        self.console = console
-        self.path: Path | None = None
-        self.pending: list[str] = []
-
-    def attach(self, run: Path) -> None:
-        self.path = run / "train.log"
-        self._append(self.pending)
-        self.pending = []
-
-    def _append(self, lines: list[str]) -> None:
-        with self.path.open("a") as handle:
-            handle.writelines(f"{time.strftime('%H:%M:%S')} {line}\n" for line in lines)
-
-    def __call__(self, line: str) -> None:
-        self.console.print(line, highlight=False, markup=False)
-        self._append([line]) if self.path else self.pending.append(line)
-
-
-def trainer_args(config: RunConfig, hardware, run: Path, has_validation: bool) -> dict:
-    """TrainingArguments for the objective's trainer; every hardware-sensitive default is explicit here."""
-    t = config.training
-    args = dict(
-        output_dir=str(run / "checkpoints"),
-        per_device_train_batch_size=t.batch_size,
-        per_device_eval_batch_size=config.eval.batch_size,
-        gradient_accumulation_steps=t.gradient_accumulation_steps,
-        learning_rate=t.learning_rate,
-        num_train_epochs=t.epochs,
-        max_steps=t.max_steps,
-        lr_scheduler_type=t.lr_scheduler,
-        warmup_steps=t.warmup_ratio,  # a float in [0, 1) is a ratio of total steps
-        weight_decay=t.weight_decay,
-        max_grad_norm=t.max_grad_norm,
-        seed=t.seed,
-        logging_steps=t.logging_steps,
-        eval_strategy="steps" if has_validation else "no",
-        eval_on_start=has_validation,  # the untrained model's validation score is the baseline every curve starts at
-        eval_steps=config.eval.steps,
-        save_strategy="steps",
-        save_steps=t.save_steps,
-        save_total_limit=t.save_total_limit,
-        # file order when not shuffling; else similar lengths together (only padded batches gain from it)
-        train_sampling_strategy=("sequential" if not t.shuffle else
-                                 "group_by_length" if t.group_by_length else "random"),
-        # TRL turns bf16 and activation checkpointing on by default; on a CPU without native bf16 that made
-        # training 13x slower, and checkpointing only pays when memory is short. Decided by hardware.py instead.
-        bf16=hardware.dtype == "bfloat16" and hardware.device != "cpu",
-        fp16=hardware.dtype == "float16" and hardware.device == "cuda",
-        activation_checkpointing=False,
-        use_cpu=hardware.device == "cpu",
-        include_num_input_tokens_seen="non_padding",
-        report_to="none",
-        disable_tqdm=True,
-        # The default hides a NaN/inf step loss behind the running average; the divergence guard must see it.
-        logging_nan_inf_filter=False,
-        dataloader_num_workers=0,
-        # Every trainable parameter takes part in each forward, so DDP can skip its search for unused ones.
-        ddp_find_unused_parameters=False,
-        max_length=config.data.max_length,
-    )
-    return {**args, **_best_checkpoint_args(config, has_validation)}
-
-
-def _best_checkpoint_args(config: RunConfig, has_validation: bool) -> dict:
-    """Selecting or stopping on a validation metric needs evaluation and saving on the same steps."""
-    t = config.training
-    if not (t.keep_best or t.early_stopping_patience) or not has_validation:
-        return {}
-    metric = t.metric_for_best if t.metric_for_best.startswith("eval_") else f"eval_{t.metric_for_best}"
-    return {"load_best_model_at_end": True, "metric_for_best_model": metric, "save_steps": config.eval.steps,
-            "greater_is_better": not metric.endswith(("loss", "perplexity"))}
+from tunesmith.training.arguments import early_stopping, trainer_args
+from tunesmith.training.callbacks import (DivergenceGuard, EndsRun, MetricsLog, Progress, StopOnInterrupt,
+                                         ThreadsFollowFreeCores, TrainingDiverged)
+from tunesmith.training.log import RunLog
+from tunesmith.training.replay import mix_base_replay
 
 
 def _check_memory(plan, hardware, log) -> None:
@@ -107,16 +47,12 @@ def _dropout_overrides(source, rate: float | None) -> dict:
 
 
 def _load_model(config: RunConfig, source, hardware, method, objective, data, log):
-    from tunesmith.methods import count_parameters
-    from tunesmith.models import load_model
-    from tunesmith.models.plan import plan_loaded_model
-
     kwargs = {**_dropout_overrides(source, config.training.dropout),
               **(method.load_kwargs(config) if method.load_kwargs else {}),
-              **(objective.model_kwargs(data) if objective.model_kwargs else {})}
+              **objective.head_kwargs(data)}
     model = load_model(source, objective.model_kind, hardware.dtype, config.model.revision,
                        config.model.trust_remote_code, **kwargs)
-    model = method.apply(model, config.method, objective.task).to(hardware.device)
+    model = fuse_adapters(method.apply(model, config.method, objective.task), config.fast).to(hardware.device)
     trainable, total = count_parameters(model)
     log(f"parameters: {trainable:,} trainable of {total:,} ({100 * trainable / total:.2f}%), method {method.name}")
     _check_memory(plan_loaded_model(config, model, method, data, hardware), hardware, log)
@@ -148,34 +84,18 @@ def _release_optimizer(trainer) -> None:
     gc.collect()
 
 
-def _final_eval(trainer, model, config: RunConfig, data, objective, tokenizer, log) -> dict | None:
+def _final_eval(stage: Stage) -> dict | None:
     """Base vs fine-tuned on the test split, forgetting and bias (tunesmith.evaluate), plus the trainer's own test
-    loss where the objective defines one."""
-    from tunesmith.evaluate import evaluate_trained
-
-    test = objective.evaluate_test(trainer, data) if objective.evaluate_test else None
-    if not config.eval.compare_with_base:
+    loss where the objective reports one."""
+    test = test_split_loss(stage.trainer) if stage.objective.test_loss else None
+    if not stage.config.eval.compare_with_base:
         return test
-    return {**evaluate_trained(model, tokenizer, config, objective, data, log), **(test or {})}
-
-
-def _early_stopping(config: RunConfig) -> list:
-    if not config.training.early_stopping_patience:
-        return []
-    from transformers import EarlyStoppingCallback
-
-    return [EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience)]
-
-
-# The "exploding loss" rule assumes a positive cross-entropy that starts high and falls; preference and RL losses
-# can start at or below zero, so for them only a NaN/inf loss counts as divergence.
-CROSS_ENTROPY = {"sft", "causal_lm", "classification", "seq2seq"}
+    return {**evaluate_trained(stage.model, stage.tokenizer, stage.config, stage.objective, stage.data, stage.saved,
+                               stage.log), **(test or {})}
 
 
 def _end_early(run: Path, step: int, ended, log) -> Path:
     """Record why a callback ended the run; a diverged run is the user's to fix, so it raises."""
-    from tunesmith.training.callbacks import DivergenceGuard, TrainingDiverged
-
     log(f"{ended.status} at {ended.reason}")
     if not isinstance(ended, DivergenceGuard):
         update_manifest(run, status=ended.status, step=step, reason=ended.reason)
@@ -191,17 +111,54 @@ def _end_early(run: Path, step: int, ended, log) -> Path:
                            hint="lower training.learning_rate or raise training.warmup_ratio")
 
 
+@dataclass
+class Stage:
+    """What prepare() made ready for fit() and finish()."""
+
+    config: RunConfig
+    run: Path
+    log: RunLog
+    procs: Any  # training.distributed.Processes
+    method: Any
+    objective: Any
+    hardware: Any
+    tokenizer: Any
+    data: Any  # PreparedData
+    model: Any
+    trainer: Any
+    saved: Any  # models.saved.SavedModel: what finish() will save, recorded in the manifest now
+    checkpoint: Path | None
+    stopper: Any  # StopOnInterrupt
+    enders: list  # callbacks that may end the run early (EndsRun)
+
+
 def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) -> Path:
     """Fine-tune as the config says; returns the run directory (finished, interrupted with a checkpoint, or
     ended early by one of the extra `callbacks`, e.g. a sweep's pruner)."""
-    from tunesmith.evaluate import summary_fields, write_report
-    from tunesmith.training.callbacks import (DivergenceGuard, EndsRun, MetricsLog, Progress, StopOnInterrupt,
-                                             ThreadsFollowFreeCores)
-    from rich.console import Console
+    stage = prepare(config, console, resume, callbacks)
+    if not stage.procs.is_main:  # the other processes train alongside; the main one records and saves
+        return _follow(stage)
+    started = time.perf_counter()
+    result = fit(stage)
+    if stage.stopper.interrupted:
+        update_manifest(stage.run, status="interrupted", step=stage.trainer.state.global_step)
+        stage.log(f"interrupted at step {stage.trainer.state.global_step}; checkpoint saved. "
+                  f"Continue: tunesmith train --resume {stage.run}")
+        return stage.run
+    ended = next((c for c in stage.enders if c.reason), None)
+    if ended:
+        return _end_early(stage.run, stage.trainer.state.global_step, ended, stage.log)
+    return finish(stage, result, time.perf_counter() - started)
 
-    from tunesmith.training.distributed import join_processes, save_gathered, shards_weights
+
+def prepare(config: RunConfig, console, resume: Path | None, callbacks) -> Stage:
+    """Data checked, run folder made, model loaded with its method (and base replay mixed in), trainer built, and
+    what the run will save recorded in its manifest."""
+    from rich.console import Console
+    from transformers import set_seed
+
+    from tunesmith.training.distributed import join_processes
     from tunesmith.training.prepare import prepare_inputs
-    from tunesmith.training.verify import verify_reload
 
     procs = join_processes(config.model.device)  # one process unless launched by accelerate/torchrun
     log = RunLog(console if procs.is_main else Console(quiet=True))
@@ -214,38 +171,42 @@ def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) 
     run = procs.share((resume or create_run(config)) if procs.is_main else None)
     if procs.is_main:
         log.attach(run)
-    from transformers import set_seed
-
     set_seed(config.training.seed)  # new heads and adapters are initialised from the run's seed, not from chance
     model = _load_model(config, source, hardware, method, objective, data, log)
     if config.data.replay.source == "base":
-        from tunesmith.data.replay import describe_replay, mix_base_replay
-
         with procs.main_first():  # the main process generates and caches the base's answers; the others read them
             log(describe_replay(mix_base_replay(model, tokenizer, data, config.data, source.path, hardware.dtype)))
     stopper = StopOnInterrupt()
-    guard = DivergenceGuard(config.training.divergence_factor if config.objective.name in CROSS_ENTROPY else None)
+    guard = DivergenceGuard(config.training.divergence_factor if objective.cross_entropy else None)
     enders = [guard, *(c for c in callbacks if isinstance(c, EndsRun))]
     writers = [MetricsLog(run / "metrics.jsonl"), Progress(console)] if procs.is_main else []
-    callbacks = [*writers, stopper, guard, *_early_stopping(config),
+    callbacks = [*writers, stopper, guard, *early_stopping(config),
                  *callbacks, *([threads] if hardware.device == "cpu" and not config.training.threads else [])]
-    has_validation = bool(data.tokenized.get("validation"))
-    args = trainer_args(config, hardware, run, has_validation)
+    args = trainer_args(config, hardware, run, bool(data.tokenized.get("validation")))
     trainer = objective.build_trainer(model, tokenizer, data, args, callbacks, config)
-    from transformers.trainer_callback import PrinterCallback
-
     trainer.remove_callback(PrinterCallback)  # Progress and MetricsLog show the same values, readably
-    if not procs.is_main:  # the other processes train alongside; the main one records and saves
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        if shards_weights(trainer) and not (stopper.interrupted or any(c.reason for c in enders)):
-            save_gathered(trainer, run, method.artifact)
-        return run
-    update_manifest(run, status="running", data_report={**data.data_report, "tokens": data.report},
-                    hardware=hardware.describe(),
-                    model_kwargs=objective.model_kwargs(data) if objective.model_kwargs else {})
-    started = time.perf_counter()
+    saved = _record_saved(config, run, method, objective, data, model) if procs.is_main else None
+    return Stage(config, run, log, procs, method, objective, hardware, tokenizer, data, model, trainer, saved,
+                 checkpoint, stopper, enders)
+
+
+def _record_saved(config: RunConfig, run: Path, method, objective, data, model):
+    """The manifest says, before training, what the run saves and how to load it (models/saved.py)."""
+    kwargs = objective.head_kwargs(data)
+    saved = run_record(config, method.artifact, objective.model_kind, objective.serving, kwargs,
+                       model.config.pad_token_id)
+    update_manifest(run, model=saved.as_record(run))
+    return SavedModel.from_record(saved.as_record(run), run)
+
+
+def fit(stage: Stage):
+    """trainer.train(), from the checkpoint when resuming; a failure marks the run failed (out of memory: a
+    UserError with what to lower)."""
+    run = stage.run
+    update_manifest(run, status="running", data_report={**stage.data.data_report, "tokens": stage.data.report},
+                    hardware=stage.hardware.describe())
     try:
-        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        return stage.trainer.train(resume_from_checkpoint=str(stage.checkpoint) if stage.checkpoint else None)
     except KeyboardInterrupt:
         update_manifest(run, status="failed", error="aborted by a second Ctrl-C")
         raise
@@ -255,39 +216,56 @@ def train(config: RunConfig, console, resume: Path | None = None, callbacks=()) 
             raise UserError(f"out of memory during training: {str(exc)[:160]}",
                             hint="lower training.batch_size or data.max_length") from exc
         raise
-    if stopper.interrupted:
-        update_manifest(run, status="interrupted", step=trainer.state.global_step)
-        log(f"interrupted at step {trainer.state.global_step}; checkpoint saved. Continue: tunesmith train --resume {run}")
-        return run
-    ended = next((c for c in enders if c.reason), None)
-    if ended:
-        return _end_early(run, trainer.state.global_step, ended, log)
-    if shards_weights(trainer):  # FSDP/DeepSpeed: no process holds the whole model to check or evaluate
-        artifact, reload_difference, comparison = save_gathered(trainer, run, method.artifact), None, None
-        log(f"saved {method.artifact} to {artifact} (gathered from shards); reload check and evaluation skipped")
-    else:
-        _release_optimizer(trainer)
-        artifact = _save_artifact(model, tokenizer, run, method.artifact)
-        reload_difference = verify_reload(model, tokenizer, run)
-        log(f"saved {method.artifact} to {artifact}; reloaded it: max logit difference {reload_difference:.1e}")
-        comparison = _final_eval(trainer, model, config, data, objective, tokenizer, log)
+
+
+def finish(stage: Stage, result, seconds: float) -> Path:
+    """Save the weights (to a temporary folder renamed into place), prove they reload, evaluate against the base,
+    and write eval.json, summary.json and the report."""
+    run, trainer = stage.run, stage.trainer
+    artifact, reload_difference, comparison = _save_and_check(stage)
     if comparison:
         write_json(run / "eval.json", comparison)
-    history = [row for row in (trainer.state.log_history or [])]
+    history = trainer.state.log_history or []
     losses = [row["loss"] for row in history if "loss" in row]
     evals = [row["eval_loss"] for row in history if "eval_loss" in row]
-    summary = {
-        "status": "finished", "steps": trainer.state.global_step, "train_seconds": round(time.perf_counter() - started, 1),
+    write_json(run / "summary.json", {
+        "status": "finished", "steps": trainer.state.global_step, "train_seconds": round(seconds, 1),
         "first_train_loss": losses[0] if losses else None, "final_train_loss": losses[-1] if losses else None,
         "eval_loss": evals[-1] if evals else None, "train_runtime": result.metrics.get("train_runtime"),
         "tokens_seen": trainer.state.num_input_tokens_seen, "artifact": artifact.name,
-        "reload_max_diff": reload_difference,
-        **summary_fields(comparison),
-    }
-    write_json(run / "summary.json", summary)
+        "reload_max_diff": reload_difference, **summary_fields(comparison),
+    })
     update_manifest(run, status="finished", step=trainer.state.global_step)
-    log(f"report: {write_report(run)}")
+    stage.log(f"report: {write_report(run)}")
     return run
+
+
+def _save_and_check(stage: Stage) -> tuple[Path, float | None, dict | None]:
+    """(saved folder, reload logit difference, evaluation); sharded runs (FSDP/DeepSpeed) only gather and save."""
+    from tunesmith.training.distributed import save_gathered, shards_weights
+    from tunesmith.training.verify import verify_reload
+
+    trainer, artifact = stage.trainer, stage.method.artifact
+    if shards_weights(trainer):  # no process holds the whole model to check or evaluate
+        folder = save_gathered(trainer, stage.run, artifact)
+        stage.log(f"saved {artifact} to {folder} (gathered from shards); reload check and evaluation skipped")
+        return folder, None, None
+    _release_optimizer(trainer)
+    folder = _save_artifact(stage.model, stage.tokenizer, stage.run, artifact)
+    difference = verify_reload(stage.model, stage.tokenizer, stage.run)
+    stage.log(f"saved {artifact} to {folder}; reloaded it: max logit difference {difference:.1e}")
+    return folder, difference, _final_eval(stage)
+
+
+def _follow(stage: Stage) -> Path:
+    """A non-main process of a distributed run: train alongside, and help gather sharded weights."""
+    from tunesmith.training.distributed import save_gathered, shards_weights
+
+    trainer = stage.trainer
+    trainer.train(resume_from_checkpoint=str(stage.checkpoint) if stage.checkpoint else None)
+    if shards_weights(trainer) and not (stage.stopper.interrupted or any(c.reason for c in stage.enders)):
+        save_gathered(trainer, stage.run, stage.method.artifact)
+    return stage.run
 
 
 def resume_run(path: Path, console) -> Path:

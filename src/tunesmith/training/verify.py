@@ -23,13 +23,13 @@ def probe_logits(model, tokenizer):
 
 def verify_reload(model, tokenizer, run: Path) -> float:
     """Max absolute logit difference between the in-memory model and the reloaded run; refuses a bad save."""
-    from tunesmith.inference import load_for_inference
+    from tunesmith.models.saved import load_run
 
     was_training = model.training
     model.eval()
     expected = probe_logits(model, tokenizer)
     model.train(was_training)
-    reloaded, _, _ = load_for_inference(run)
+    reloaded = load_run(run).model
     difference = float((probe_logits(reloaded, tokenizer).to(expected.device) - expected).abs().max())
     if difference > TOLERANCE:
         raise UserError(f"{run}: the saved weights do not reproduce the trained model (max logit difference "

@@ -9,12 +9,14 @@ import torch
 import yaml
 
 from tunesmith.config import MethodConfig
+from tunesmith.config import FastConfig
+from tunesmith.fast import fuse_adapters
 from tunesmith.methods import count_parameters, get_method
-from tunesmith.models.memory import GIB, ModelShape, Step, Trainable, logit_bytes, plan_step, token_bytes, what_fits
-from tunesmith.models.plan import read_trainable
-from tunesmith.objectives.fused_layers import fuse_layers
-from tunesmith.objectives.head_loss import chunked_head_loss
-from tunesmith.objectives.padding_free import PaddingFreeCollator, language_model, use_varlen_attention
+from tunesmith.plan.memory import GIB, ModelShape, Step, Trainable, logit_bytes, plan_step, token_bytes, what_fits
+from tunesmith.plan.build import read_trainable
+from tunesmith.fast.fused_layers import fuse_layers
+from tunesmith.fast.head_loss import chunked_head_loss
+from tunesmith.fast.padding_free import PaddingFreeCollator, language_model, use_varlen_attention
 
 SHAPES = {
     "gqa-tied": dict(hidden_size=64, intermediate_size=160, num_hidden_layers=2, num_attention_heads=4,
@@ -39,7 +41,7 @@ def trainable_model(shape: str, method: str):
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=VOCAB, **SHAPES[shape]))
     config = MethodConfig(**METHODS[method])
-    model = get_method(config.name).apply(model, config, "CAUSAL_LM").train()
+    model = fuse_adapters(get_method(config.name).apply(model, config, "CAUSAL_LM"), FastConfig()).train()
     return padding_free(model)
 
 
@@ -62,7 +64,7 @@ def padding_free_batch(lengths=(37, 90, 64, 21), labelled=0.4) -> dict:
 
 
 def train_step(model, batch) -> None:
-    """SFT's padding-free step as the Trainer runs it: the head projected in the loss (objectives/head_loss.py)."""
+    """SFT's padding-free step as the Trainer runs it: the head projected in the loss (fast/head_loss.py)."""
     loss_of = getattr(model, "_head_loss", None) or chunked_head_loss(language_model(model))
     model._head_loss = loss_of
     inputs = {k: v for k, v in batch.items() if k != "labels"}
@@ -110,7 +112,7 @@ def test_activation_formula_on_smollm2(method):
     config = MethodConfig(**{**METHODS[method], "r": 16, "alpha": 32, "dropout": 0.05} if method == "lora"
                           else METHODS[method])
     model = load_model(resolve_model("smollm2-135m"), "causal_lm", "float32")
-    model = padding_free(get_method(method).apply(model, config, "CAUSAL_LM").train())
+    model = padding_free(fuse_adapters(get_method(method).apply(model, config, "CAUSAL_LM"), FastConfig()).train())
     batch = padding_free_batch(lengths=(150, 90, 120, 60, 130, 100, 140, 110), labelled=0.45)
     assert predicted_saved_bytes(model, batch) == pytest.approx(saved_tensor_bytes(model, batch), rel=0.005)
 
@@ -150,13 +152,14 @@ def test_planned_activations_match_the_peak_of_a_real_step(method, tmp_path):
 @pytest.mark.parametrize("method", ["lora", "dora", "full", "freeze", "ia3"])
 def test_meta_device_counts_equal_the_loaded_model(tiny_model, tiny_config, method):
     from tunesmith.models import load_model, resolve_model
-    from tunesmith.models.plan import meta_model, trains_padding_free
+    from tunesmith.plan.build import meta_model, trains_padding_free
     from tunesmith.objectives import get_objective
 
     config = tiny_config.model_copy(update={"method": tiny_config.method.model_copy(update={"name": method})})
     source, objective, applied = resolve_model(str(tiny_model)), get_objective("sft"), get_method(method)
     meta = meta_model(config, source, objective, applied, {})
-    real = applied.apply(load_model(source, "causal_lm", "float32"), config.method, "CAUSAL_LM")
+    real = fuse_adapters(applied.apply(load_model(source, "causal_lm", "float32"), config.method, "CAUSAL_LM"),
+                         config.fast)
     assert all(p.device.type == "meta" for p in meta.parameters())
     assert read_trainable(meta) == read_trainable(real)
     assert (read_trainable(meta).trainable, read_trainable(meta).total) == count_parameters(real)
@@ -263,7 +266,7 @@ def test_training_checks_the_plan_the_command_prints(tiny_config):
     from dataclasses import replace
 
     from tunesmith.errors import UserError
-    from tunesmith.models.plan import plan_run
+    from tunesmith.plan.build import plan_run
     from tunesmith.training.prepare import prepare_inputs
     from tunesmith.training.run import _load_model
 

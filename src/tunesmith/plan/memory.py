@@ -3,15 +3,15 @@ own memory, so a run that cannot fit fails before it starts and `tunesmith plan`
 
 The activation figures are what autograd keeps for backward, counted tensor by tensor (unique storages passed to
 `torch.autograd.graph.saved_tensors_hooks`, parameters left out) in tunesmith's own training step: SFT padding-free
-(objectives/padding_free.py: per-example SDPA, the LM head only on labelled positions), LoRA dropout folded into
-lora_A (methods/lora_dropout.py). Measured on random Llama models of four shapes (GQA and not, tied and untied
+(fast/padding_free.py: per-example SDPA, the LM head only on labelled positions), LoRA dropout folded into
+lora_A (fast/lora_dropout.py). Measured on random Llama models of four shapes (GQA and not, tied and untied
 embeddings, head_dim != hidden/heads) and on smollm2-135m, for LoRA with and without dropout, full fine-tuning and
 freeze, in fp32, and in bf16 on the random models: the formula below equals the measured bytes exactly
-(tests/models/test_memory.py re-measures it). Per token and decoder layer, with h hidden, q = heads x head_dim,
+(tests/plan/test_memory.py re-measures it). Per token and decoder layer, with h hidden, q = heads x head_dim,
 kv = kv_heads x head_dim, i intermediate and w the activation dtype's width (4 in fp32, 2 in bf16):
 
 - each RMSNorm keeps its input as fp32 and 1/rms (4h + 4 bytes; two norms per layer); padding-free SFT's lean
-  norm (objectives/fused_layers.py) keeps the input in its own dtype instead (wh + 4);
+  norm (fast/fused_layers.py) keeps the input in its own dtype instead (wh + 4);
 - SDPA (the flash kernel on CPU) keeps q, k, v, its output and an fp32 log-sum-exp per head: w(2q + 2kv) + 4 heads;
   RoPE keeps only cos/sin, once for all layers;
 - the MLP keeps the gate (for SiLU), silu(gate) and up (for the product): 3wi; the lean SwiGLU product keeps the
@@ -26,7 +26,7 @@ kv = kv_heads x head_dim, i intermediate and w the activation dtype's width (4 i
 Per position whose logits are computed, the loss keeps the fp32 log-softmax (4V) and the int64 target, and backward
 briefly holds two more fp32 V-wide gradients (8V) while the log-softmax is still alive: that moment is the peak of
 the activation memory (profiled on the random models: peak = saved + 8 K V for K such positions). Padding-free SFT
-projects in the loss instead (objectives/head_loss.py): per labelled position it keeps the gathered hidden row (wh),
+projects in the loss instead (fast/head_loss.py): per labelled position it keeps the gathered hidden row (wh),
 an fp32 log-sum-exp and the int64 target, and a chunk's fp32 logits (CHUNK x V, twice while backward forms the
 chunk's gradient) are the only vocabulary-wide tensors alive.
 
@@ -37,6 +37,7 @@ IA3, prompt tuning, qlora's activation checkpointing, encoders and encoder-decod
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -55,7 +56,7 @@ FRAMEWORK_GB = {"cpu": 0.5, "mps": 0.5, "cuda": 1.0}
 # there. As a share of the per-token activations, from the peak RSS of benchmarks/train_throughput.py's tunesmith
 # phases on smollm2-135m (1,135 tokens in the largest step) against the plan without the heap: full fine-tuning
 # 0.22-0.24 (3,932 and 3,945 MB against 3,714 MB), LoRA 0.52-0.56 (3,329 and 3,376 MB against 2,623 MB). The lean
-# norms and MLP (objectives/fused_layers.py) keep fewer, larger-lived tensors, so the holes are a larger share of
+# norms and MLP (fast/fused_layers.py) keep fewer, larger-lived tensors, so the holes are a larger share of
 # what is kept than before them (0.02 and 0.38). PEFT's own LoRA path held 0.72-0.73: its output-sized temporaries
 # sat between the small kept lora_A outputs. With MALLOC_MMAP_THRESHOLD_=131072 RSS follows the live bytes within 1%,
 # but training ran at half the speed there (every large block mapped afresh).
@@ -127,6 +128,16 @@ class Step:
     logit_share: float = 1.0  # padding-free SFT projects only the positions whose next token carries loss
     padding_free: bool = False
     sequences: int = 1  # sequences per example: preference pairs run chosen and rejected together
+    lean_layers: bool = True  # padding-free only: fast/fused_layers.py's norms and SwiGLU products (fast.lean_layers)
+    head_loss: bool = True  # padding-free only: the head projected in the loss (fast.head_loss)
+
+    @property
+    def lean(self) -> bool:
+        return self.padding_free and self.lean_layers
+
+    @property
+    def head_in_loss(self) -> bool:
+        return self.padding_free and self.head_loss
 
     @property
     def tokens(self) -> int:
@@ -170,7 +181,7 @@ def _norm_bytes(h: int, width: int, lean: bool) -> int:
 
 def _layer_bytes(shape: ModelShape, width: int, kind: str, shared_inputs: bool, lean: bool) -> int:
     """Bytes one decoder layer keeps per token (see the module docstring); kind is full, adapter or passed; lean:
-    objectives/fused_layers.py's norms and SwiGLU product."""
+    fast/fused_layers.py's norms and SwiGLU product."""
     h, i = shape.hidden, shape.intermediate
     q, kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
     norms = 2 * _norm_bytes(h, width, lean)
@@ -190,11 +201,12 @@ def _adapter_bytes(t: Trainable, width: int) -> int:
     return ADAPTER_WIDTH * (t.adapter_ranks + t.dropped_inputs) + t.masked_inputs + copies
 
 
-def token_bytes(shape: ModelShape, t: Trainable, width: int, padding_free: bool) -> float:
-    """Activation bytes kept per token of the batch, all layers, outside the logits."""
+def token_bytes(shape: ModelShape, t: Trainable, width: int, padding_free: bool, lean: bool | None = None) -> float:
+    """Activation bytes kept per token of the batch, all layers, outside the logits; `lean`: the lean norms and
+    SwiGLU products (by default wherever the batch is padding-free)."""
     h = shape.hidden
     kinds = {"full": t.full_layers, "adapter": t.adapter_layers, "passed": t.passed_layers}
-    lean = padding_free  # the padding-free SFT path also swaps in the lean norms and SwiGLU product
+    lean = padding_free if lean is None else lean
     layers = {kind: _layer_bytes(shape, width, kind, width == ADAPTER_WIDTH, lean) for kind in kinds}
     mask = 1 if padding_free else 0  # the boolean that picks the labelled positions out of the row
     if not sum(kinds.values()):
@@ -226,7 +238,7 @@ def logit_bytes(shape: ModelShape, t: Trainable, width: int, head_in_loss: bool 
 
 def chunk_bytes(shape: ModelShape, positions: int) -> int:
     """The head-in-loss path's vocabulary-wide peak: one chunk's fp32 logits and its gradient."""
-    from tunesmith.objectives.head_loss import CHUNK
+    from tunesmith.fast.head_loss import CHUNK
 
     return 2 * 4 * shape.vocab * min(CHUNK, positions)
 
@@ -255,11 +267,11 @@ def plan_step(shape: ModelShape, t: Trainable, step: Step, dtype: str, device: s
     area = scale ** (2 / 3)
     weights = (weights - adapters) * scale + adapters * area
     trainable = (trainable - adapters) * scale + adapters * area
-    per_token = token_bytes(shape, t, width, step.padding_free) * area
-    per_logit = logit_bytes(shape, t, width, head_in_loss=step.padding_free)
+    per_token = token_bytes(shape, t, width, step.padding_free, step.lean) * area
+    per_logit = logit_bytes(shape, t, width, head_in_loss=step.head_in_loss)
     # With the head in the loss, the peak comes in the loss's forward: one chunk's logits, and the decoder's output
     # (w per hidden unit and token, kept by nothing) still alive beside them.
-    chunk = chunk_bytes(shape, step.logit_positions) + step.tokens * width * shape.hidden if step.padding_free else 0
+    chunk = chunk_bytes(shape, step.logit_positions) + step.tokens * width * shape.hidden if step.head_in_loss else 0
     token_gb = step.tokens * per_token / GIB
     heap = _heap_gb(t, token_gb) if device == "cpu" else 0.0
     return MemoryPlan(
@@ -329,7 +341,7 @@ class Fit:
 def what_fits(shape: ModelShape, t: Trainable, step: Step, dtype: str, device: str, memory_gb: float,
               max_seq: int | None = None) -> Fit:
     def within(batch: int = step.batch_size, seq: int = step.seq_len, scale: float = 1.0) -> bool:
-        moved = Step(batch, seq, step.logit_share, step.padding_free, step.sequences)
+        moved = dataclasses.replace(step, batch_size=batch, seq_len=seq)
         return plan_step(shape, t, moved, dtype, device, scale).total_gb <= memory_gb
 
     return Fit(

@@ -5,7 +5,7 @@ import json
 import pytest
 from rich.console import Console
 
-from tunesmith.evaluate.crossval import cross_validate, fold_indices, summarize_folds
+from tunesmith.training.crossval import cross_validate, fold_indices, summarize_folds
 from tunesmith.runs import create_run
 
 

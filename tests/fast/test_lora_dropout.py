@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from tunesmith.methods.lora_dropout import MaskDropout, keep_mask, use_mask_dropout
-from tunesmith.methods.lora_fused import FusedLoRA, use_fused_lora
+from tunesmith.fast.lora_dropout import MaskDropout, keep_mask, use_mask_dropout
+from tunesmith.fast.lora_fused import FusedLoRA, use_fused_lora
 
 
 def test_mask_keeps_each_element_with_probability_one_minus_p():

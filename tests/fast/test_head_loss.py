@@ -5,8 +5,8 @@ import copy
 import pytest
 import torch
 
-from tunesmith.objectives import head_loss
-from tunesmith.objectives.padding_free import PaddingFreeCollator, label_loss, language_model, use_varlen_attention
+from tunesmith.fast import head_loss
+from tunesmith.fast.padding_free import PaddingFreeCollator, label_loss, language_model, use_varlen_attention
 
 
 def tiny_llama(**extra):

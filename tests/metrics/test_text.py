@@ -1,7 +1,7 @@
 import pytest
 
 from tunesmith.evaluate import bootstrap_ci, compare_with_base, metric_row, paired_bootstrap
-from tunesmith.evaluate.metrics import (exact_match, json_exact_match, longest_common_subsequence, parse_json, rouge_l,
+from tunesmith.metrics.text import (exact_match, json_exact_match, longest_common_subsequence, parse_json, rouge_l,
                                         token_f1, valid_json)
 
 

@@ -8,8 +8,10 @@ import torch
 from torch import nn
 
 from tunesmith.config import MethodConfig
+from tunesmith.config import FastConfig
+from tunesmith.fast import fuse_adapters
 from tunesmith.methods import get_method
-from tunesmith.objectives.fused_layers import fuse_layers, restore
+from tunesmith.fast.fused_layers import fuse_layers, restore
 
 
 def tiny_llama(dtype=torch.float32):
@@ -37,7 +39,7 @@ def step(model, ids):
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_lean_layers_give_the_eager_outputs_and_gradients(method, dtype):
     config = MethodConfig(name=method, r=4, alpha=8, dropout=0.0, target_modules="all-linear")
-    eager = get_method(method).apply(tiny_llama(dtype), config, "CAUSAL_LM").train()
+    eager = fuse_adapters(get_method(method).apply(tiny_llama(dtype), config, "CAUSAL_LM"), FastConfig()).train()
     with torch.no_grad():  # LoRA's B starts at zero, which would leave every A gradient zero
         for name, parameter in eager.named_parameters():
             if "lora_B" in name:

@@ -73,7 +73,7 @@ def use_varlen_attention(model) -> bool:
 
 class PaddingFreeCollator:
     """One row per batch (transformers' flattening collator) plus `logits_to_keep`: positions whose next label counts,
-    or none at all when the loss projects the hidden states itself (`head_in_loss`, objectives/head_loss.py)."""
+    or none at all when the loss projects the hidden states itself (`head_in_loss`, fast/head_loss.py)."""
 
     def __init__(self, head_in_loss: bool = False):
         from transformers import DataCollatorWithFlattening

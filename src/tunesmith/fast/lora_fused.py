@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tunesmith.methods.lora_dropout import dropped, keep_mask, levels
+from tunesmith.fast.lora_dropout import dropped, keep_mask, levels
 
 
 class _FusedLoRA(torch.autograd.Function):

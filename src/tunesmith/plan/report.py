@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tunesmith.models.memory import CPU_HEAP_SHARE, FRAMEWORK_GB
-from tunesmith.models.plan import RunPlan
+from tunesmith.plan.memory import CPU_HEAP_SHARE, FRAMEWORK_GB
+from tunesmith.plan.build import RunPlan
 
 KIB = 2**10
 
@@ -113,7 +113,7 @@ def print_plan(config_path, overrides: list[str], devices: list[str], seq_len: i
     import sys
 
     from tunesmith.config import load_config
-    from tunesmith.models.plan import plan_run
+    from tunesmith.plan.build import plan_run
 
     plan = plan_run(load_config(config_path, overrides), devices, seq_len,
                     log=lambda line: print(line, file=sys.stderr))  # e.g. a GGUF converted on first use

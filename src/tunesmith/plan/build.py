@@ -1,7 +1,7 @@
 """`tunesmith plan`: the memory a run needs, from its config alone, and what would fit on other devices.
 
 No weights load: the model is built from its config on the meta device and the run's method is applied to it there,
-so the parameter counts (total, trainable, adapters) are the real model's. models/memory.py turns them and the
+so the parameter counts (total, trainable, adapters) are the real model's. plan/memory.py turns them and the
 step's tokens into gigabytes.
 """
 
@@ -11,7 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from tunesmith.errors import UserError
-from tunesmith.models.memory import Fit, MemoryPlan, ModelShape, Step, Trainable, plan_step, what_fits
+from tunesmith.fast import fuse_adapters
+from tunesmith.objectives import get_objective
+from tunesmith.plan.memory import Fit, MemoryPlan, ModelShape, Step, Trainable, plan_step, what_fits
 
 
 def _adapter_parameter_ids(model) -> set[int]:
@@ -40,7 +42,7 @@ def _lora_inputs(model) -> tuple[int, int, int, int]:
     """(in_features, ranks, masked in_features, dropped-copy in_features) summed over the LoRA-adapted linears."""
     from torch import nn
 
-    from tunesmith.methods.lora_fused import FusedLoRA
+    from tunesmith.fast.lora_fused import FusedLoRA
 
     inputs = ranks = masked = dropped = 0
     for module in model.modules():
@@ -66,7 +68,8 @@ def read_trainable(model, nf4: bool = False) -> Trainable:
     """What the applied method trains, and so what each layer keeps for backward; `nf4`: qlora's 4-bit base."""
     from torch import nn
 
-    from tunesmith.methods import count_parameters, task_head
+    from tunesmith.methods import count_parameters
+    from tunesmith.models.heads import task_head
     from tunesmith.methods.freeze import transformer_blocks
 
     trainable, total = count_parameters(model)
@@ -97,7 +100,7 @@ def read_trainable(model, nf4: bool = False) -> Trainable:
 
 def logit_width(model) -> int | None:
     """Width of the trained head's output: the vocabulary, or a classification head's labels."""
-    from tunesmith.methods import task_head
+    from tunesmith.models.heads import task_head
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     try:
@@ -107,9 +110,9 @@ def logit_width(model) -> int | None:
 
 
 def trains_padding_free(config, model) -> bool:
-    """Whether SFT will train this model padding-free: objectives/padding_free.use_varlen_attention's conditions,
+    """Whether SFT will train this model padding-free: fast/padding_free.use_varlen_attention's conditions,
     checked without switching the model's attention."""
-    if config.objective.name != "sft" or not config.training.padding_free:
+    if not (get_objective(config.objective.name).padding_free and config.fast.padding_free):
         return False
     peft_config = getattr(model, "active_peft_config", None)
     if peft_config is not None and peft_config.is_prompt_learning:
@@ -118,14 +121,11 @@ def trains_padding_free(config, model) -> bool:
     return not getattr(base.config, "is_encoder_decoder", False) and getattr(base, "_supports_attention_backend", False)
 
 
-# Preference pairs run chosen and rejected through the model together.
-SEQUENCES_PER_EXAMPLE = {"dpo": 2, "reward_model": 2}
-
-
 def run_step(config, model, seq_len: int, label_share: float) -> Step:
     padding_free = trains_padding_free(config, model)
     return Step(config.training.batch_size, seq_len, label_share if padding_free else 1.0, padding_free,
-                SEQUENCES_PER_EXAMPLE.get(config.objective.name, 1))
+                get_objective(config.objective.name).sequences_per_example, config.fast.lean_layers,
+                config.fast.head_loss)
 
 
 def label_share(report: dict) -> float:
@@ -201,7 +201,7 @@ def run_sequence(config, source, objective, seq_len: int | None) -> Sequence:
     tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)
     data = objective.prepare_data(config, tokenizer)
     longest = max(r["longest"] for r in data.report.values())
-    kwargs = objective.model_kwargs(data) if objective.model_kwargs else {}
+    kwargs = objective.head_kwargs(data)
     if not longest:  # grpo: prompts only, completions are generated
         return Sequence(config.data.max_length, 1.0, "data.max_length", kwargs)
     return Sequence(longest, label_share(data.report), "longest example of the run's data", kwargs)
@@ -255,7 +255,8 @@ def meta_model(config, source, objective, method, model_kwargs: dict):
     # embeddings to the LM head, which counted SmolLM2's 28M shared parameters twice. Adapters land on meta too.
     auto = getattr(transformers, MODEL_CLASSES[objective.model_kind])
     with torch.device("meta"):
-        return method.apply(auto.from_config(hf_config, trust_remote_code=code), config.method, objective.task)
+        model = method.apply(auto.from_config(hf_config, trust_remote_code=code), config.method, objective.task)
+        return fuse_adapters(model, config.fast)
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,6 @@ def plan_run(config, device_names: list[str] = (), seq_len: int | None = None, l
     """`tunesmith plan`: the run's memory on its own device and what fits on others, without loading weights."""
     from tunesmith.methods import get_method
     from tunesmith.models.resolve import check_model_kind, resolve_model
-    from tunesmith.objectives import get_objective
     from tunesmith.quiet import quiet_libraries
 
     quiet_libraries()

@@ -1,6 +1,6 @@
 import pytest
 
-from tunesmith.evaluate.classification import accuracy, classification_report, confusion_matrix, macro_f1, per_class
+from tunesmith.metrics.classification import accuracy, classification_report, confusion_matrix, macro_f1, per_class
 from tunesmith.evaluate.preference import reward_accuracy, reward_margin
 
 REFERENCES = ["a", "a", "a", "b", "b", "c"]
