@@ -117,3 +117,23 @@ def test_runs_lists_status(monkeypatch, capsys, lora_run, cli):
     run, _ = lora_run
     code, out, _ = cli("runs", str(run.parent))
     assert code == 0 and "finished" in out and "tiny" in out
+
+
+def test_the_readme_commands_table_lists_every_command():
+    """Every subcommand of the CLI has a row in the README's Commands table, and every row names a real one."""
+    import re
+    from pathlib import Path
+
+    import typer
+
+    from tunesmith.cli import app
+
+    group = typer.main.get_group(app)
+    commands = {name for name, cmd in group.commands.items() if not hasattr(cmd, "commands")}
+    commands |= {f"{name} {sub}" for name, cmd in group.commands.items() for sub in getattr(cmd, "commands", {})}
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `tunesmith")]
+    listed = {m for row in rows for m in re.findall(r"`tunesmith ((?:data )?[a-z]+)", row)}
+    listed |= {f"data {sub}" for row in rows for sub in re.findall(r"`data ([a-z]+)", row)}
+    assert commands == listed

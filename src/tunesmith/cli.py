@@ -152,7 +152,8 @@ def config(
     explain: Annotated[bool, typer.Option("--explain", help="list every field with its default and meaning")] = False,
 ) -> None:
     """Check a config and print it fully resolved, or explain every field."""
-    from tunesmith.config import dump_config, explain as explain_fields, load_config
+    from tunesmith.config import dump_config, load_config
+    from tunesmith.config import explain as explain_fields
 
     if explain:
         from rich.table import Table
@@ -219,22 +220,27 @@ def eval_run(
     elif config is not None or overrides or base or data:
         raise UserError("--config, --set, --base and --data are for adapters and models; a run is evaluated with "
                         "its own config", hint=f"tunesmith eval {target}")
-    elif cv is not None:
-        from tunesmith.training.crossval import cross_validate, cv_lines
-
-        for line in cv_lines(cross_validate(run, cv, console)):
-            console.print(line)
-        evaluation = None
     else:
-        from tunesmith.evaluate import evaluate_run
-
-        evaluation = evaluate_run(run, console, split, max_examples, forgetting, bias, tasks)
+        evaluation = _eval_run_dir(run, console, cv, split, max_examples, forgetting, bias, tasks)
     if evaluation is not None:
         from tunesmith.evaluate.report import metrics_table
 
         console.print(metrics_table(f"{evaluation['examples']} {evaluation['split']} examples: base vs fine-tuned",
                                     evaluation["metrics"]))
     console.print(f"report: {run / 'report.html'}")
+
+
+def _eval_run_dir(run: Path, console, cv: Optional[int], *args) -> Optional[dict]:
+    """A finished run: scored on its held-out split, or cross-validated (then the fold lines are the result)."""
+    if cv is None:
+        from tunesmith.evaluate import evaluate_run
+
+        return evaluate_run(run, console, *args)
+    from tunesmith.training.crossval import cross_validate, cv_lines
+
+    for line in cv_lines(cross_validate(run, cv, console)):
+        console.print(line)
+    return None
 
 
 @app.command()
@@ -305,7 +311,8 @@ def serve(
     max_batch: Annotated[int, typer.Option(help="sequences generated together")] = 8,
 ) -> None:
     """Serve runs and exported models behind an OpenAI-compatible API (/v1/chat/completions, /v1/models, ...)."""
-    from tunesmith.serve import ServeSettings, serve as run_server
+    from tunesmith.serve import ServeSettings
+    from tunesmith.serve import serve as run_server
 
     settings = ServeSettings(host=host, port=port, api_key=api_key, max_tokens=max_tokens,
                              max_request_bytes=max_request_bytes, max_queue=max_queue, max_batch=max_batch)

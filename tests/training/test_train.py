@@ -93,7 +93,7 @@ def test_the_optimizer_state_is_freed_before_the_reload_check(tiny_config, monke
 
     from transformers import TrainerCallback
 
-    from tunesmith.training import verify
+    from tunesmith.training import run as training_run
 
     held = {}
 
@@ -107,8 +107,8 @@ def test_the_optimizer_state_is_freed_before_the_reload_check(tiny_config, monke
         held["alive_at_reload"] = held["optimizer"]() is not None
         return original(*args, **kwargs)
 
-    original = verify.verify_reload
-    monkeypatch.setattr(verify, "verify_reload", check_then_verify)
+    original = training_run.verify_reload
+    monkeypatch.setattr(training_run, "verify_reload", check_then_verify)
     tiny_config.method.name = "full"
     tiny_config.training.max_steps = 2
     tiny_config.eval.compare_with_base = False

@@ -7,7 +7,12 @@ chat-template tokenization with loss masks that SFT needs.
 from __future__ import annotations
 
 from tunesmith.config import DataConfig
-from tunesmith.data.examples import ChatExample, PreparedData, keep_within_length, split_stats
+from tunesmith.data.examples import (
+    ChatExample,
+    PreparedData,
+    keep_within_length,
+    split_stats,
+)
 from tunesmith.data.pipeline import prepare_splits
 from tunesmith.data.replay import file_replay
 from tunesmith.data.tokenize import IGNORE, render, tokenize_chat

@@ -16,12 +16,19 @@ from pathlib import Path
 from tunesmith.config import DataConfig
 from tunesmith.data.build import build_dataset
 from tunesmith.data.clean import clean_text
-from tunesmith.data.dedup import (dedup_text, exact_duplicate_groups, exact_key, near_duplicate_groups,
-                                  redundant_rows, signatures)
+from tunesmith.data.dedup import (
+    dedup_text,
+    exact_duplicate_groups,
+    exact_key,
+    near_duplicate_groups,
+    redundant_rows,
+    signatures,
+)
 from tunesmith.data.split import split_indices
 from tunesmith.errors import UserError
 from tunesmith.models.gguf import tunesmith_home
 from tunesmith.quiet import quiet_libraries
+from tunesmith.runs import file_sha256
 
 SPLITS = ("train", "validation", "test")
 STEP_COUNTS = ("normalised", "markup_stripped", "pii_email", "pii_phone", "pii_ip", "pii_card", "pii_iban")
@@ -126,8 +133,6 @@ def remove_leakage(splits: dict, texts: dict[str, list[str]], sigs: dict, clean,
 
 def fingerprint(spec: str | None) -> str | None:
     """Content identity of a data source: file hash, folder listing (name, size, mtime), or the Hub id."""
-    from tunesmith.runs import file_sha256
-
     if not spec:
         return None
     path = Path(spec).expanduser()

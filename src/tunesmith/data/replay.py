@@ -22,7 +22,12 @@ import random
 from pathlib import Path
 
 from tunesmith.config import DataConfig
+from tunesmith.data.dedup import dedup_text, exact_key
+from tunesmith.data.examples import ChatExample, split_stats
+from tunesmith.data.pipeline import prepare_splits
+from tunesmith.data.tokenize import IGNORE, prompt_token_ids
 from tunesmith.errors import UserError
+from tunesmith.models.gguf import tunesmith_home
 
 BASE = "base"
 PROMPTS_FILE = Path(__file__).parent / "replay_prompts.txt"
@@ -61,9 +66,6 @@ def seeded_sample(items: list, count: int, seed: int) -> list:
 def file_replay(cfg: DataConfig, schema: str, train_rows: int, held_out: list[str]) -> tuple[list[dict], dict]:
     """Rows of the replay file (cleaned like the task data; standard field names, no system prompt added), minus
     any that repeat a held-out row (`held_out`: their dedup texts), sampled to replay.fraction of the training rows."""
-    from tunesmith.data.dedup import dedup_text, exact_key
-    from tunesmith.data.pipeline import prepare_splits
-
     own = cfg.model_copy(update={"train": cfg.replay.source, "validation": None, "test": None, "columns": {},
                                  "validation_size": 0.0, "test_size": 0.0, "system_prompt": None, "labels": None})
     splits, report = prepare_splits(own, schema)
@@ -94,8 +96,6 @@ def _model_identity(model_path: str) -> list:
 
 
 def _cache_path(model_path: str, dtype: str, prompts: list[list[int]], max_new_tokens: int) -> Path:
-    from tunesmith.models.gguf import tunesmith_home
-
     identity = {"model": _model_identity(model_path), "dtype": dtype, "prompts": prompts,
                 "max_new_tokens": max_new_tokens, "version": 1}
     key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:20]
@@ -118,9 +118,6 @@ def base_answers(answer, prompts: list[list[int]], max_new_tokens: int, cache: P
 
 def base_replay(answer, tokenizer, cfg: DataConfig, model_path: str, dtype: str, train_rows: int):
     """(chat examples, tokenized rows, report) of the base's own answers, sampled to replay.fraction."""
-    from tunesmith.data.examples import ChatExample
-    from tunesmith.data.tokenize import IGNORE, prompt_token_ids
-
     instructions = read_instructions(cfg.replay.prompts)
     chosen = seeded_sample(instructions, replay_count(cfg.replay.fraction, train_rows, len(instructions)), cfg.seed)
     prompts = prompt_token_ids(tokenizer, chosen, MAX_PROMPT_TOKENS)
@@ -150,8 +147,6 @@ def describe_replay(info: dict) -> str:
 def mix_answers(answer, tokenizer, data, cfg: DataConfig, model_path: str, dtype: str) -> dict:
     """Add the base's answers (`answer`, see base_answers) to the prepared training split (examples, tokenized rows
     and counts)."""
-    from tunesmith.data.examples import split_stats
-
     examples, rows, info = base_replay(answer, tokenizer, cfg, model_path, dtype, len(data.tokenized["train"]))
     data.splits["train"] = list(data.splits["train"]) + examples
     data.tokenized["train"] = list(data.tokenized["train"]) + rows

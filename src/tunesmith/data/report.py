@@ -10,7 +10,7 @@ from tunesmith.config import DataConfig
 from tunesmith.data.formats import SCHEMAS, detect_format
 from tunesmith.data.load import iter_records
 from tunesmith.data.pipeline import prepare_splits
-from tunesmith.data.tokenize import tokenize_chat
+from tunesmith.data.tokenize import show_tokens, tokenize_chat
 from tunesmith.errors import UserError
 
 PERCENTILES = (50, 90, 95, 99)
@@ -91,9 +91,6 @@ def inspect(spec: str, tokenizer, out: Path, cfg: DataConfig | None = None) -> d
 def print_loss_tokens(console, source: str, tokenizer, cfg, count: int) -> None:
     """`data inspect --show-tokens`: the first `count` chat examples token by token, loss-bearing ones marked."""
     from rich.text import Text
-
-    from tunesmith.data.pipeline import prepare_splits
-    from tunesmith.data.tokenize import show_tokens, tokenize_chat
 
     splits, _ = prepare_splits(cfg.model_copy(update={"train": source, "validation_size": 0.0}), "chat")
     for row in splits["train"].select(range(min(count, len(splits["train"])))):

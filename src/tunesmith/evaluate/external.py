@@ -15,6 +15,13 @@ from pathlib import Path
 from tunesmith.config import RunConfig
 from tunesmith.errors import UserError
 from tunesmith.evaluate.pair import ModelPair, base_loader
+from tunesmith.evaluate.report import write_report
+from tunesmith.evaluate.stage import evaluate_model, summary_fields, with_eval_options
+from tunesmith.hardware import detect
+from tunesmith.models import ModelSource, load_tokenizer, resolve_model
+from tunesmith.models.saved import SavedModel, load_weights
+from tunesmith.objectives import get_objective
+from tunesmith.runs import create_run, update_manifest, write_json
 
 
 def is_run_dir(path: Path) -> bool:
@@ -56,8 +63,6 @@ def labels_of(model_path: str) -> list[str] | None:
 
 
 def _tokenizer_source(target: Path, base_source):
-    from tunesmith.models import ModelSource
-
     has_own = any((target / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json"))
     return ModelSource(str(target), str(target), "local") if has_own else base_source
 
@@ -72,11 +77,6 @@ def _as_test(data):
 
 def load_external(target: str, base: str | None, config: RunConfig, data_file: str | None):
     """(pair, evaluation config, prepared data, what was evaluated) for an adapter folder or a model."""
-    from tunesmith.hardware import detect
-    from tunesmith.models import load_tokenizer, resolve_model
-    from tunesmith.models.saved import SavedModel, load_weights
-    from tunesmith.objectives import get_objective
-
     objective = get_objective(config.objective.name)
     kind, path = objective.model_kind, Path(target).expanduser()
     named_base = adapter_base(path)
@@ -109,11 +109,6 @@ def evaluate_external(target: str, base: str | None, config: RunConfig, data_fil
                       lm_eval: list[str] | None = None):
     """Evaluate `target` against its base; returns (the evaluation run directory, its eval.json contents)."""
     import time
-
-    from tunesmith.evaluate.report import write_report
-    from tunesmith.evaluate.stage import evaluate_model, summary_fields, with_eval_options
-    from tunesmith.objectives import get_objective
-    from tunesmith.runs import create_run, update_manifest, write_json
 
     log = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
     pair, config, data, described = load_external(target, base, with_eval_options(config, max_examples, forgetting, bias, lm_eval),

@@ -12,7 +12,12 @@ from pathlib import Path
 
 from tunesmith.data.tokenize import IGNORE, prompt_token_ids
 from tunesmith.errors import UserError
-from tunesmith.evaluate.scoring import batches, greedy_continuations, labelled_logprobs, vocab_size
+from tunesmith.evaluate.scoring import (
+    batches,
+    greedy_continuations,
+    labelled_logprobs,
+    vocab_size,
+)
 
 PROMPTS_FILE = Path(__file__).parent / "probes" / "general_prompts.txt"
 MAX_PROMPT_TOKENS = 256

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.evaluate.scoring import device_of
+from tunesmith.models.saved import load_base_model, load_run
 
 
 def is_peft(model) -> bool:
@@ -57,14 +58,10 @@ def dtype_name(model) -> str:
 def base_loader(saved, dtype: str, seed: int | None) -> Callable[[], Any]:
     """A function that loads the starting model of `saved` (a tunesmith.models.saved.SavedModel) the way training
     did: same seed, same head shape."""
-    from tunesmith.models.saved import load_base_model
-
     return lambda: load_base_model(saved, dtype, seed)
 
 
 def pair_for_run(run: Path) -> tuple[ModelPair, Any]:
     """(pair, config) for a finished run directory."""
-    from tunesmith.models.saved import load_run
-
     loaded = load_run(run)
     return ModelPair(loaded.model, loaded.tokenizer, None if is_peft(loaded.model) else loaded.load_base), loaded.config

@@ -11,13 +11,30 @@ from pathlib import Path
 
 from tunesmith.errors import UserError
 from tunesmith.evaluate import preference, tasks
+from tunesmith.evaluate.bias import (
+    compare_bias,
+    load_swaps,
+    probe_classifier,
+    probe_generator,
+)
+from tunesmith.evaluate.forgetting import measure_forgetting, read_prompts
+from tunesmith.evaluate.harness import run_harness
+from tunesmith.evaluate.pair import (
+    ModelPair,
+    base_loader,
+    dtype_name,
+    is_peft,
+    pair_for_run,
+)
+from tunesmith.evaluate.report import write_report
+from tunesmith.evaluate.scoring import class_probabilities
+from tunesmith.evaluate.tasks import reply_function
 from tunesmith.metrics.text import METRICS
-from tunesmith.evaluate.pair import ModelPair, base_loader, dtype_name, is_peft, pair_for_run
+from tunesmith.objectives import get_objective
+from tunesmith.runs import read_json, write_json
 
 
 def _forgetting(pair, config, log) -> tuple[dict, dict]:
-    from tunesmith.evaluate.forgetting import measure_forgetting, read_prompts
-
     e = config.eval
     result = measure_forgetting(pair, read_prompts(e.general_prompts), e.forgetting_max_new_tokens, e.batch_size)
     s = result["summary"]
@@ -28,10 +45,6 @@ def _forgetting(pair, config, log) -> tuple[dict, dict]:
 
 def _probe(model, pair, config, model_kind: str, outputs, originals: list, labels) -> dict:
     """The bias probe for one model, reusing its answers to the unswapped inputs."""
-    from tunesmith.evaluate.bias import load_swaps, probe_classifier, probe_generator
-    from tunesmith.evaluate.scoring import class_probabilities
-    from tunesmith.evaluate.tasks import reply_function
-
     e, swaps = config.eval, load_swaps(config.eval.bias_terms)
     if outputs.kind == "classification":
         predict = lambda texts: class_probabilities(model, pair.tokenizer, texts, e.batch_size)  # noqa: E731
@@ -43,8 +56,6 @@ def _probe(model, pair, config, model_kind: str, outputs, originals: list, label
 
 
 def _bias(pair, config, model_kind: str, outputs, labels, log) -> tuple[dict, dict]:
-    from tunesmith.evaluate.bias import compare_bias
-
     with pair.base() as base:
         base_result = _probe(base, pair, config, model_kind, outputs, outputs.base, labels)
     tuned_result = _probe(pair.tuned, pair, config, model_kind, outputs, outputs.tuned, labels)
@@ -56,8 +67,6 @@ def _bias(pair, config, model_kind: str, outputs, labels, log) -> tuple[dict, di
 
 
 def _lm_eval(pair, config, objective, log) -> dict:
-    from tunesmith.evaluate.harness import run_harness
-
     if objective.model_kind != "causal_lm":
         raise UserError(f"eval.lm_eval_tasks: lm-eval scores language models, not a {objective.model_kind} model")
     started = time.perf_counter()
@@ -150,10 +159,6 @@ def with_eval_options(config, max_examples: int | None, forgetting: bool, bias: 
 def evaluate_run(run: Path, console, split: str = "test", max_examples: int | None = None, forgetting: bool = True,
                  bias: bool = True, lm_eval: list[str] | None = None) -> dict:
     """`tunesmith eval RUN`: evaluate a finished run again and rewrite eval.json, summary.json and the report."""
-    from tunesmith.evaluate.report import write_report
-    from tunesmith.objectives import get_objective
-    from tunesmith.runs import read_json, write_json
-
     log = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
     pair, config = pair_for_run(run)
     config = with_eval_options(config, max_examples, forgetting, bias, lm_eval)

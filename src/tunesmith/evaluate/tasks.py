@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import math
 
-from tunesmith.metrics.classification import classification_report, macro_f1
 from tunesmith.evaluate.compare import compare_replies, metric_row
 from tunesmith.evaluate.outputs import TaskOutputs
-from tunesmith.evaluate.scoring import class_probabilities, device_of, greedy_continuations, label_nll
+from tunesmith.evaluate.scoring import (
+    class_probabilities,
+    device_of,
+    greedy_continuations,
+    label_nll,
+)
+from tunesmith.inference import generate
+from tunesmith.metrics.classification import classification_report, macro_f1
 
 SAMPLE_TOKENS = 32  # language modelling samples: prompt length, and the longest continuation shown
 
@@ -25,8 +31,6 @@ def generation_settings(config, kind: str = "causal_lm") -> dict:
 
 def reply_function(kind: str, tokenizer, config):
     """Conversations -> replies, with the run's generation settings."""
-    from tunesmith.inference import generate
-
     e = config.eval
     if kind == "seq2seq":
         return lambda model, conversations: generate_seq2seq(model, tokenizer, conversations, e.max_new_tokens,

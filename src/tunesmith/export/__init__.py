@@ -10,12 +10,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunesmith.errors import UserError
 import tunesmith.export.onnx  # noqa: F401 (importing a format's file registers it)
 import tunesmith.export.quantize  # noqa: F401
+from tunesmith.errors import UserError
+from tunesmith.export.card import model_card
 from tunesmith.export.formats import FORMATS, ExportFormat, merge_adapter
 from tunesmith.export.probes import Agreement, compare, make_probes, probe_inputs
 from tunesmith.export.stage import check_target, staged_folder
+from tunesmith.models import resolve_model
+from tunesmith.models.saved import load_run, saved_model_of_run
 from tunesmith.runs import write_json
 
 EXPORT_INFO = "tunesmith_export.json"  # read back by `tunesmith serve`: format, base, system prompt, check
@@ -67,9 +70,6 @@ def export_run(run: Path, target: Path, *, adapter_only: bool = False, fmt: str 
                quantize: str = "none", force: bool = False, tolerance: float | None = None,
                min_agreement: float = DEFAULT_MIN_AGREEMENT, log=print) -> ExportResult:
     """Write `run`'s model to `target` in the chosen format, after checking its outputs match the run's."""
-    from tunesmith.export.card import model_card
-    from tunesmith.models.saved import load_run, saved_model_of_run
-
     export_format = choose_format(adapter_only, fmt, quantize)
     check_target(target, force, run)  # before minutes of loading, not after
     kind = saved_model_of_run(run, log).model_kind
@@ -113,8 +113,6 @@ def export_info(run: Path, target: Path, folder: Path, loaded, export_format: Ex
                 check: dict) -> dict:
     """tunesmith_export.json: what the folder holds (a SavedModel record, which `tunesmith serve` loads) and how it
     was checked."""
-    from tunesmith.models import resolve_model
-
     saved, config = loaded.saved, loaded.config
     record, source = export_format.saved(saved, folder), resolve_model(config.model.name, log=lambda *_: None)
     return {

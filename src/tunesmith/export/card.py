@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from tunesmith.models.resolve import MODEL_CLASSES
 from tunesmith.runs import read_json
 
 TRAINING_FIELDS = ("epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "learning_rate",
@@ -124,8 +125,6 @@ def _export_check(export: dict) -> str:
 
 
 def _usage(config, export: dict, usage: str) -> str:
-    from tunesmith.models.resolve import MODEL_CLASSES
-
     usage = usage.replace("{auto}", MODEL_CLASSES.get(export.get("model_kind", "causal_lm"), "AutoModel"))
     lines = ["## How to use", "", f"Load: {usage}.", "",
              "Serve it behind an OpenAI-compatible API:", "", "```bash", f"tunesmith serve {export['folder']}", "```"]

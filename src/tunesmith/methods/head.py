@@ -5,8 +5,8 @@ from tunesmith.methods.registry import freeze_all, register
 from tunesmith.models.heads import task_head
 
 
-def check_head(config, hardware) -> None:
-    if config.objective.name not in ("classification", "reward_model"):
+def check_head(config, hardware, task: str) -> None:
+    if task != "SEQ_CLS":  # the objective's PEFT task: only sequence classifiers (and scorers) add a head
         raise UserError(f"method head trains a new task head; objective {config.objective.name} has none",
                         hint="use objective.name=classification, or method lora/freeze for generation")
 

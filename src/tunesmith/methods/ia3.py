@@ -6,8 +6,10 @@ from tunesmith.methods.registry import register
 
 def ia3_modules(model, cfg) -> tuple[list[str], list[str]]:
     """(target modules, feed-forward modules): PEFT's table for known architectures, else the config's list."""
-    from peft.utils.constants import (TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING,
-                                      TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING)
+    from peft.utils.constants import (
+        TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING,
+        TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING,
+    )
 
     model_type = model.config.model_type
     if cfg.target_modules != "all-linear":

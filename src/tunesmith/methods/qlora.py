@@ -1,11 +1,11 @@
 """QLoRA: the base model loaded in 4-bit (bitsandbytes, CUDA only) with LoRA adapters trained on top."""
 
 from tunesmith.errors import UserError
-from tunesmith.methods.registry import register
 from tunesmith.methods.lora import lora_config
+from tunesmith.methods.registry import register
 
 
-def check_qlora(config, hardware) -> None:
+def check_qlora(config, hardware, task: str) -> None:
     if hardware.device != "cuda":
         raise UserError(f"qlora needs a CUDA GPU (4-bit bitsandbytes kernels); this run is on {hardware.device}",
                         hint="use method.name=lora here; it trains the same adapters on an unquantized base")
@@ -24,7 +24,7 @@ def qlora_load_kwargs(config) -> dict:
                                                       bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)}
 
 
-@register("qlora", artifact="adapter", check=check_qlora, load_kwargs=qlora_load_kwargs)
+@register("qlora", artifact="adapter", check=check_qlora, load_kwargs=qlora_load_kwargs, four_bit_base=True)
 def apply_qlora(model, cfg, task):
     from peft import get_peft_model, prepare_model_for_kbit_training
 

@@ -14,16 +14,18 @@ class Method:
     name: str
     apply: Callable  # (model, MethodConfig, task) -> trainable model
     artifact: str  # what a finished run saves: "adapter" (base stays untouched) or "model" (all weights)
-    check: Callable | None = None  # (RunConfig, Hardware) -> None, raises UserError
+    check: Callable | None = None  # (RunConfig, Hardware, the objective's PEFT task) -> None, raises UserError
     load_kwargs: Callable | None = None  # (RunConfig) -> dict for from_pretrained
+    four_bit_base: bool = False  # the frozen base is stored in 4 bits (the memory plan counts it so)
 
 
 METHODS: dict[str, Method] = {}
 
 
-def register(name: str, artifact: str, check: Callable | None = None, load_kwargs: Callable | None = None):
+def register(name: str, artifact: str, check: Callable | None = None, load_kwargs: Callable | None = None,
+             four_bit_base: bool = False):
     def add(apply: Callable) -> Callable:
-        METHODS[name] = Method(name, apply, artifact, check, load_kwargs)
+        METHODS[name] = Method(name, apply, artifact, check, load_kwargs, four_bit_base)
         return apply
 
     return add

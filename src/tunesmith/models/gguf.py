@@ -7,6 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
+from tunesmith.quiet import quiet_libraries
+
 
 def tunesmith_home() -> Path:
     return Path(os.environ.get("TUNESMITH_HOME", Path.home() / ".cache" / "tunesmith"))
@@ -26,8 +28,6 @@ def convert_gguf(gguf_path: Path, log=print) -> Path:
         return target
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from tunesmith.quiet import quiet_libraries
 
     quiet_libraries()
     log(f"converting {gguf_path.name} to safetensors in {target} (once; takes about half a minute)")

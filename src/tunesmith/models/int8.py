@@ -5,6 +5,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from tunesmith.models.resolve import MODEL_CLASSES
+
 WEIGHTS = "model.int8.pt"
 
 
@@ -24,8 +26,6 @@ def load_int8(folder: Path, kind: str = "causal_lm"):
     import torch
     import transformers
     from transformers import AutoConfig
-
-    from tunesmith.models.resolve import MODEL_CLASSES
 
     auto = getattr(transformers, MODEL_CLASSES[kind])
     model = quantize_int8(auto.from_config(AutoConfig.from_pretrained(folder), dtype=torch.float32).eval())

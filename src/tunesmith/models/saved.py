@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import UserError
-from tunesmith.models.resolve import ModelSource, load_model, load_tokenizer, resolve_model
+from tunesmith.hardware import detect
+from tunesmith.models.int8 import load_int8
+from tunesmith.models.resolve import (
+    ModelSource,
+    load_model,
+    load_tokenizer,
+    resolve_model,
+)
 from tunesmith.runs import open_run, read_json, update_manifest
 
 ARTIFACT_FORMATS = {"adapter": "adapter", "model": "full"}  # run folder name -> SavedModel.format
@@ -124,8 +131,6 @@ def load_weights(saved: SavedModel, dtype: str, device: str, bases: dict | None 
         model, adapter = _load_adapter(saved, dtype, device, bases)
         return model.to(device).eval(), adapter
     if saved.format == "int8":
-        from tunesmith.models.int8 import load_int8
-
         return _fix_pad(load_int8(Path(saved.weights), saved.model_kind), saved).eval(), None  # CPU kernels only
     model = load_model(ModelSource(saved.weights, saved.weights, "local"), saved.model_kind, dtype)
     return _fix_pad(model, saved).to(device).eval(), None
@@ -255,8 +260,6 @@ def weights_saved(run: Path, manifest: dict) -> bool:
 def load_run(run: Path, *, base: bool = False, log=print) -> LoadedRun:
     """A run's fine-tuned model (or with base=True, the untouched model it started from) and its tokenizer, in eval
     mode on the device the run's config asks for."""
-    from tunesmith.hardware import detect
-
     config, _ = open_run(run)
     saved = saved_model_of_run(run, log)
     if not base and not Path(saved.weights).is_dir():

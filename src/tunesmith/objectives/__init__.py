@@ -13,8 +13,21 @@ Adding an objective is one file that calls `register(Objective(...))`, imported 
 anywhere before the run starts: tests/objectives/toy_objective.py registers itself from outside the package).
 """
 
-from tunesmith.objectives.registry import (OBJECTIVES, Objective, get_objective, register, splits_as_datasets,  # noqa: F401
-                                          test_split_loss, trainer_on)
-
 # Importing the files registers them.
-from tunesmith.objectives import causal_lm, classification, preference, reinforce, seq2seq, sft  # noqa: E402,F401
+from tunesmith.objectives import (  # noqa: E402,F401
+                                          causal_lm,
+                                          classification,
+                                          preference,
+                                          reinforce,
+                                          seq2seq,
+                                          sft,
+)
+from tunesmith.objectives.registry import (  # noqa: F401
+                                          OBJECTIVES,
+                                          Objective,
+                                          get_objective,
+                                          register,
+                                          splits_as_datasets,
+                                          test_split_loss,
+                                          trainer_on,
+)

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from tunesmith.data import PreparedData, prepare_splits
-from tunesmith.objectives.registry import Objective, register, splits_as_datasets, trainer_on
+from tunesmith.data.replay import file_replay
+from tunesmith.objectives.registry import (
+    Objective,
+    register,
+    splits_as_datasets,
+    trainer_on,
+)
 
 
 def pack_blocks(token_lists: list[list[int]], eos_id: int, block: int) -> list[list[int]]:
@@ -16,8 +22,6 @@ def prepare(config, tokenizer) -> PreparedData:
     splits, report = prepare_splits(config.data, "text")
     documents = {name: list(ds) for name, ds in splits.items()}
     if config.data.replay.source is not None:
-        from tunesmith.data.replay import file_replay
-
         held_out = [row["text"] for name in ("validation", "test") for row in documents.get(name, [])]
         rows, report["replay"] = file_replay(config.data, "text", len(documents["train"]), held_out)
         documents["train"] += rows

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from tunesmith.data import PreparedData, keep_within_length, prepare_splits, split_stats
 from tunesmith.errors import UserError
-from tunesmith.objectives.registry import Objective, register, splits_as_datasets, trainer_on
+from tunesmith.metrics.classification import accuracy, macro, per_class
+from tunesmith.objectives.registry import (
+    Objective,
+    register,
+    splits_as_datasets,
+    trainer_on,
+)
 
 
 def label_names(cfg, train) -> list[str]:
@@ -55,8 +61,6 @@ def class_weights(data: PreparedData, mode: str):
 def classification_metrics(predictions, references, labels: list[str]) -> dict:
     """Accuracy, macro-F1 and per-class precision/recall/F1 from integer predictions, flat for the Trainer's log
     (computed by evaluate/classification.py, the one place these metrics live)."""
-    from tunesmith.metrics.classification import accuracy, macro, per_class
-
     classes = per_class(predictions, references, list(range(len(labels))))
     metrics = {"accuracy": accuracy(predictions, references)}
     for i, name in enumerate(labels):

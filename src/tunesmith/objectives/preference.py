@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from tunesmith.data import PreparedData, keep_within_length, prepare_splits
 from tunesmith.data.tokenize import render
-from tunesmith.objectives.registry import Objective, register, splits_as_datasets, trainer_on
 from tunesmith.objectives.classification import without_length_grouping
+from tunesmith.objectives.registry import (
+    Objective,
+    register,
+    splits_as_datasets,
+    trainer_on,
+)
 
 
 def _plain(messages) -> list[dict]:

@@ -10,8 +10,13 @@ from pathlib import Path
 from tunesmith.data import PreparedData, load_splits
 from tunesmith.errors import UserError
 from tunesmith.metrics.text import exact_match, json_exact_match, parse_json
-from tunesmith.objectives.registry import Objective, register, splits_as_datasets, trainer_on
 from tunesmith.objectives.classification import without_length_grouping
+from tunesmith.objectives.registry import (
+    Objective,
+    register,
+    splits_as_datasets,
+    trainer_on,
+)
 
 
 def _text(completion) -> str:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from tunesmith.data import PreparedData, keep_within_length, load_splits
-from tunesmith.objectives.registry import Objective, register, splits_as_datasets, trainer_on
 from tunesmith.objectives.classification import plain_trainer_args
+from tunesmith.objectives.registry import (
+    Objective,
+    register,
+    splits_as_datasets,
+    trainer_on,
+)
 
 
 def prepare(config, tokenizer) -> PreparedData:
@@ -24,7 +29,11 @@ def prepare(config, tokenizer) -> PreparedData:
 
 
 def build_trainer(model, tokenizer, data, trainer_args, callbacks, config):
-    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
+    from transformers import (
+        DataCollatorForSeq2Seq,
+        Seq2SeqTrainer,
+        Seq2SeqTrainingArguments,
+    )
 
     return trainer_on(Seq2SeqTrainer, splits_as_datasets(data), model=model,
                       args=Seq2SeqTrainingArguments(**plain_trainer_args(trainer_args)),

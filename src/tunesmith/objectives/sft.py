@@ -21,7 +21,11 @@ def padding_free_trainer(model, tokenizer, train, validation, trainer_args: dict
 
     from tunesmith.fast.fused_layers import fuse_layers
     from tunesmith.fast.head_loss import chunked_head_loss
-    from tunesmith.fast.padding_free import PaddingFreeCollator, label_loss, language_model
+    from tunesmith.fast.padding_free import (
+        PaddingFreeCollator,
+        label_loss,
+        language_model,
+    )
 
     # A flattened row has no padding, so counting every input token counts exactly the real ones.
     args = {k: v for k, v in trainer_args.items() if k != "max_length"} | {"include_num_input_tokens_seen": "all"}

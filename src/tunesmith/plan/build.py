@@ -12,8 +12,28 @@ from dataclasses import dataclass
 
 from tunesmith.errors import UserError
 from tunesmith.fast import fuse_adapters
+from tunesmith.hardware import choose_dtype, detect
+from tunesmith.methods import count_parameters, get_method
+from tunesmith.methods.freeze import transformer_blocks
+from tunesmith.models.heads import task_head
+from tunesmith.models.resolve import (
+    MODEL_CLASSES,
+    _hub_error,
+    check_model_kind,
+    load_tokenizer,
+    resolve_model,
+)
 from tunesmith.objectives import get_objective
-from tunesmith.plan.memory import Fit, MemoryPlan, ModelShape, Step, Trainable, plan_step, what_fits
+from tunesmith.plan.memory import (
+    Fit,
+    MemoryPlan,
+    ModelShape,
+    Step,
+    Trainable,
+    plan_step,
+    what_fits,
+)
+from tunesmith.quiet import quiet_libraries
 
 
 def _adapter_parameter_ids(model) -> set[int]:
@@ -68,10 +88,6 @@ def read_trainable(model, nf4: bool = False) -> Trainable:
     """What the applied method trains, and so what each layer keeps for backward; `nf4`: qlora's 4-bit base."""
     from torch import nn
 
-    from tunesmith.methods import count_parameters
-    from tunesmith.models.heads import task_head
-    from tunesmith.methods.freeze import transformer_blocks
-
     trainable, total = count_parameters(model)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     blocks = list(transformer_blocks(base))
@@ -100,8 +116,6 @@ def read_trainable(model, nf4: bool = False) -> Trainable:
 
 def logit_width(model) -> int | None:
     """Width of the trained head's output: the vocabulary, or a classification head's labels."""
-    from tunesmith.models.heads import task_head
-
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     try:
         return getattr(task_head(base)[1], "out_features", None)
@@ -139,7 +153,7 @@ def plan_loaded_model(config, model, method, data, hardware) -> MemoryPlan:
     longest = max(r["longest"] for r in data.report.values()) or config.data.max_length
     step = run_step(config, model, longest, label_share(data.report))
     shape = ModelShape.from_config(model.config, logit_width(model))
-    return plan_step(shape, read_trainable(model, nf4=method.name == "qlora"), step, hardware.dtype, hardware.device)
+    return plan_step(shape, read_trainable(model, nf4=method.four_bit_base), step, hardware.dtype, hardware.device)
 
 
 @dataclass(frozen=True)
@@ -196,7 +210,6 @@ def run_sequence(config, source, objective, seq_len: int | None) -> Sequence:
         return Sequence(seq_len, 1.0, "--seq-len", {})
     if config.data.train is None:
         return Sequence(config.data.max_length, 1.0, "data.max_length (no data.train)", {})
-    from tunesmith.models.resolve import load_tokenizer
 
     tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)
     data = objective.prepare_data(config, tokenizer)
@@ -210,8 +223,6 @@ def run_sequence(config, source, objective, seq_len: int | None) -> Sequence:
 @contextmanager
 def hub_errors(source):
     """A Hub id that cannot be fetched (offline, unknown) becomes resolve.py's one-line UserError."""
-    from tunesmith.models.resolve import _hub_error
-
     try:
         yield
     except OSError as exc:
@@ -220,11 +231,11 @@ def hub_errors(source):
         raise _hub_error(source, exc) from None
 
 
-def _method_notes(method, config, hardware) -> list[str]:
+def _method_notes(method, config, hardware, task: str) -> list[str]:
     """The method's own pre-load check, reported rather than raised: the GPU rows still apply."""
     try:
         if method.check:
-            method.check(config, hardware)
+            method.check(config, hardware, task)
     except UserError as exc:
         return [f"note: on this machine {exc.message}"]
     return []
@@ -232,8 +243,6 @@ def _method_notes(method, config, hardware) -> list[str]:
 
 def _detect(config) -> tuple[object, list[str]]:
     """This machine as `tunesmith train` would see it; a dtype it cannot run is noted, not fatal, for the GPU rows."""
-    from tunesmith.hardware import detect
-
     try:
         return detect(config.model.dtype, config.model.device, config.training.threads), []
     except UserError as exc:
@@ -244,8 +253,6 @@ def meta_model(config, source, objective, method, model_kwargs: dict):
     """The run's model with its method applied, on the meta device: shapes and requires_grad, no weights."""
     import torch
     import transformers
-
-    from tunesmith.models.resolve import MODEL_CLASSES
 
     code = config.model.trust_remote_code
     with hub_errors(source):
@@ -280,8 +287,6 @@ class RunPlan:
 
 
 def _device_rows(shape, trainable, step, config, hardware, gpus: list[Device], max_seq: int | None) -> list[Row]:
-    from tunesmith.hardware import choose_dtype
-
     own = what_fits(shape, trainable, step, hardware.dtype, hardware.device, hardware.available_memory_gb, max_seq)
     rows = [Row(f"this {hardware.device}", hardware.dtype, own)]
     for gpu in gpus:
@@ -292,21 +297,17 @@ def _device_rows(shape, trainable, step, config, hardware, gpus: list[Device], m
 
 def plan_run(config, device_names: list[str] = (), seq_len: int | None = None, log=lambda line: None) -> RunPlan:
     """`tunesmith plan`: the run's memory on its own device and what fits on others, without loading weights."""
-    from tunesmith.methods import get_method
-    from tunesmith.models.resolve import check_model_kind, resolve_model
-    from tunesmith.quiet import quiet_libraries
-
     quiet_libraries()
     method, objective = get_method(config.method.name), get_objective(config.objective.name)
     gpus = pick_devices(list(device_names))
     hardware, notes = _detect(config)
-    notes += _method_notes(method, config, hardware)
+    notes += _method_notes(method, config, hardware, objective.task)
     source = resolve_model(config.model.name, log)
     with hub_errors(source):
         check_model_kind(source, objective.model_kind, config.model.revision, config.model.trust_remote_code)
     sequence = run_sequence(config, source, objective, seq_len)
     model = meta_model(config, source, objective, method, sequence.model_kwargs)
-    trainable = read_trainable(model, nf4=method.name == "qlora")
+    trainable = read_trainable(model, nf4=method.four_bit_base)
     shape = ModelShape.from_config(model.config, logit_width(model))
     step = run_step(config, model, sequence.length, sequence.label_share)
     max_seq = getattr(model.config, "max_position_embeddings", None)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from tunesmith.config import load_config
+from tunesmith.plan.build import RunPlan, plan_run
 from tunesmith.plan.memory import CPU_HEAP_SHARE, FRAMEWORK_GB
-from tunesmith.plan.build import RunPlan
 
 KIB = 2**10
 
@@ -111,9 +112,6 @@ def print_plan(config_path, overrides: list[str], devices: list[str], seq_len: i
     """`tunesmith plan`: load the config, plan it, print the plan as a table or JSON."""
     import json
     import sys
-
-    from tunesmith.config import load_config
-    from tunesmith.plan.build import plan_run
 
     plan = plan_run(load_config(config_path, overrides), devices, seq_len,
                     log=lambda line: print(line, file=sys.stderr))  # e.g. a GGUF converted on first use

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tunesmith.config import apply_overrides, build_config, read_yaml
 from tunesmith.quickstart.orders import SYSTEM_PROMPT, make_examples, write_jsonl
+from tunesmith.runs import read_json
 
 EXAMPLE_CONFIG = Path(__file__).parent / "quickstart.yaml"
 SIZES = {"train": 480, "validation": 32, "test": 60}
@@ -25,7 +26,6 @@ def write_data(folder: Path, seed: int = 0) -> dict[str, Path]:
 def run_quickstart(output: Path, overrides: list[str], console) -> Path:
     from rich.table import Table
 
-    from tunesmith.runs import read_json
     from tunesmith.training import train
 
     started = time.perf_counter()

@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from tunesmith.serve import classify, completions
+from tunesmith.serve.classify import run_classification
 from tunesmith.serve.engine import Engine, Job, QueueFull
 from tunesmith.serve.errors import APIError, install_error_handlers
+from tunesmith.serve.generation import run_generation
 from tunesmith.serve.guards import ApiKeyGuard, BodyLimit, RequestMetrics
 from tunesmith.serve.telemetry import Metrics
 
@@ -59,16 +62,11 @@ class ServerState:
 
 
 def default_runners() -> dict:
-    from tunesmith.serve.classify import run_classification
-    from tunesmith.serve.generation import run_generation
-
     return {"generate": run_generation, "classify": run_classification}
 
 
 def create_app(pool, settings: ServeSettings, runners: dict | None = None) -> FastAPI:
     """The API over `pool`; `runners` replaces how batches run (tests use it to hold the worker)."""
-    from tunesmith.serve import classify, completions
-
     metrics = Metrics()
     engine = Engine(metrics, runners or default_runners(), settings.max_queue, settings.max_batch)
 

@@ -11,6 +11,7 @@ import time
 
 from fastapi import APIRouter, Request
 
+from tunesmith.serve.engine import Job
 from tunesmith.serve.errors import APIError
 from tunesmith.serve.schemas import ClassifyRequest
 
@@ -54,8 +55,6 @@ def _scores(labels: tuple[str, ...], logits: list[float]) -> dict:
 
 @router.post("/v1/classify")
 async def classify(body: ClassifyRequest, request: Request):
-    from tunesmith.serve.engine import Job
-
     state = request.app.state.serve
     served = state.pool.get(body.model, "classify")
     if len(body.input) > state.settings.max_batch:

@@ -11,11 +11,17 @@ from pathlib import Path
 
 from tunesmith.errors import UserError
 from tunesmith.export import EXPORT_INFO
-from tunesmith.models.saved import (SavedModel, load_saved_tokenizer, load_weights, saved_model_of_export,
-                                    saved_model_of_folder, saved_model_of_run)
+from tunesmith.hardware import detect
+from tunesmith.models.saved import (
+    SavedModel,
+    load_saved_tokenizer,
+    load_weights,
+    saved_model_of_export,
+    saved_model_of_folder,
+    saved_model_of_run,
+)
 from tunesmith.runs import open_run, read_json
 from tunesmith.serve.models import ModelPool, SafeTokenizer, ServedModel
-
 
 # How each `serving` of a SavedModel is routed: a one-output scorer (reward model) answers on /v1/classify too,
 # with its raw score.
@@ -84,8 +90,6 @@ def load_models(specs: list[str], log=print) -> ModelPool:
 
 
 def _load(plan: Plan, bases: dict) -> ServedModel:
-    from tunesmith.hardware import detect
-
     hardware = detect(plan.dtype, plan.device)
     saved = plan.saved
     model, adapter = load_weights(saved, hardware.dtype, hardware.device, bases)

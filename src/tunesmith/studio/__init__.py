@@ -3,15 +3,14 @@ label pairs of answers, export them as DPO/SFT data and launch training on them.
 
 from __future__ import annotations
 
+from tunesmith.serve import check_port
 from tunesmith.studio.app import StudioSettings, create_app
+from tunesmith.studio.auth import LOOPBACK_NAMES
 
 
 def run_studio(settings: StudioSettings, log=print) -> None:
     """Serve the studio until Ctrl-C."""
     import uvicorn
-
-    from tunesmith.serve import check_port
-    from tunesmith.studio.auth import LOOPBACK_NAMES
 
     check_port(settings.host, settings.port)
     if settings.host not in LOOPBACK_NAMES and not settings.password:

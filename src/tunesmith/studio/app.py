@@ -14,14 +14,20 @@ from fastapi.templating import Jinja2Templates
 
 from tunesmith.errors import UserError
 from tunesmith.serve.guards import BodyLimit
-from tunesmith.studio.auth import COOKIE, LOOPBACK_NAMES, StudioGuard, password_matches, session_token
+from tunesmith.studio import feedback_pages, launch_pages, runs_pages, try_page
+from tunesmith.studio.auth import (
+    COOKIE,
+    LOOPBACK_NAMES,
+    StudioGuard,
+    password_matches,
+    session_token,
+)
 from tunesmith.studio.launch import Launcher
 from tunesmith.studio.models import ModelCache
 from tunesmith.studio.pairs import PairMaker
 from tunesmith.studio.runs_index import RunNotFound
 from tunesmith.studio.state import Studio, StudioSettings, page, studio  # noqa: F401 (StudioSettings: the package's API)
 from tunesmith.studio.store import Store
-from tunesmith.studio import feedback_pages, launch_pages, runs_pages, try_page
 
 HERE = Path(__file__).parent
 MAX_BODY = 25 * 2**20  # the largest prompt file upload (20 MB) plus the form around it

@@ -12,12 +12,12 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tunesmith.errors import UserError
-from tunesmith.studio.state import page, studio
 from tunesmith.studio.export import preference_rows, wins, write_exports
 from tunesmith.studio.models import ModelRef, check_generates, system_prompt_of
 from tunesmith.studio.prompts import read_prompts
 from tunesmith.studio.runs_index import run_config
 from tunesmith.studio.runs_pages import all_summaries
+from tunesmith.studio.state import page, studio
 from tunesmith.studio.try_page import model_choices
 
 router = APIRouter()

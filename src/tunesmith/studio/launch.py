@@ -15,8 +15,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tunesmith.config import RunConfig, apply_overrides, build_config, dump_config, parse_override, read_yaml
+from tunesmith.config import (
+    RunConfig,
+    apply_overrides,
+    build_config,
+    dump_config,
+    parse_override,
+    read_yaml,
+)
 from tunesmith.errors import UserError
+from tunesmith.methods import METHODS, get_method
+from tunesmith.objectives import OBJECTIVES, get_objective
 from tunesmith.runs import default_name
 from tunesmith.studio.runs_index import resolve_run, tail
 
@@ -38,9 +47,6 @@ def _field(key: str):
 
 def describe_fields() -> list[dict]:
     """Label, help text (from the config models, the one place it lives) and choices of each form field."""
-    from tunesmith.methods import METHODS
-    from tunesmith.objectives import OBJECTIVES
-
     choices = {"objective.name": sorted(OBJECTIVES), "method.name": sorted(METHODS)}
     return [{"key": key, "kind": kind, "help": _field(key).description or "", "choices": choices.get(key, [])}
             for key, kind in FIELDS]
@@ -99,9 +105,6 @@ def config_from_form(root: Path, raw: dict, values: dict[str, str], more: str) -
 
 
 def _check_names(config: RunConfig) -> None:
-    from tunesmith.methods import get_method
-    from tunesmith.objectives import get_objective
-
     get_objective(config.objective.name)
     get_method(config.method.name)
 

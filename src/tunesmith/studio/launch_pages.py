@@ -7,9 +7,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
 from tunesmith.errors import UserError
-from tunesmith.studio.state import page, studio
-from tunesmith.studio.launch import FIELDS, base_config, config_from_form, describe_fields, form_values
+from tunesmith.studio.launch import (
+    FIELDS,
+    base_config,
+    config_from_form,
+    describe_fields,
+    form_values,
+)
 from tunesmith.studio.runs_index import RUN_ID, run_ids
+from tunesmith.studio.state import page, studio
 
 router = APIRouter()
 MAX_FIELD = 5_000

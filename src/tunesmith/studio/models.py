@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import UserError
+from tunesmith.inference import generate
+from tunesmith.models.saved import load_run, saved_model_of_run
+from tunesmith.objectives import OBJECTIVES, get_objective
 from tunesmith.runs import open_run
 from tunesmith.studio.runs_index import resolve_run
 
@@ -42,9 +45,6 @@ class ModelRef:
 
 def check_generates(root: Path, ref: ModelRef) -> None:
     """Refuse, before any model loads, a model that cannot answer chat prompts."""
-    from tunesmith.models.saved import saved_model_of_run
-    from tunesmith.objectives import get_objective
-
     run = resolve_run(root, ref.run_id)
     config, _ = open_run(run)
     if get_objective(config.objective.name).serving != "generate":
@@ -71,7 +71,6 @@ class ModelCache:
         if key in self._loaded:
             self._loaded.move_to_end(key)
             return self._loaded[key]
-        from tunesmith.models.saved import load_run
 
         check_generates(self.root, ref)
         while len(self._loaded) >= self.capacity:
@@ -85,8 +84,6 @@ class ModelCache:
         """One reply per conversation; sampled with `seed` when temperature > 0, so a labelling task can be
         regenerated identically."""
         import torch
-
-        from tunesmith.inference import generate
 
         with self.lock:
             model, tokenizer = self._get(ref)
@@ -102,7 +99,5 @@ def system_prompt_of(root: Path, run_id: str) -> str | None:
 
 def generating_runs(summaries: list[dict]) -> list[dict]:
     """The runs that can answer prompts: finished text-generation runs with saved weights."""
-    from tunesmith.objectives import OBJECTIVES
-
     return [s for s in summaries if s["has_weights"] and s["status"] == "finished"
             and getattr(OBJECTIVES.get(s["objective"]), "serving", None) == "generate"]

@@ -12,6 +12,7 @@ import math
 import re
 from pathlib import Path
 
+from tunesmith.config import RunConfig
 from tunesmith.errors import UserError
 from tunesmith.models.saved import weights_saved
 from tunesmith.runs import list_runs, read_json
@@ -126,8 +127,6 @@ def _config(run: Path) -> dict:
     must not show up as differences); the file as written when today's models refuse it."""
     import yaml
     from pydantic import ValidationError
-
-    from tunesmith.config import RunConfig
 
     try:
         raw = yaml.safe_load((run / "config.yaml").read_text()) or {}

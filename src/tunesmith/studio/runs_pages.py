@@ -8,9 +8,19 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
 from tunesmith.errors import UserError
+from tunesmith.studio.runs_index import (
+    LIVE,
+    VIEWABLE,
+    RunNotFound,
+    compare,
+    curves,
+    details,
+    read_metrics,
+    resolve_run,
+    run_ids,
+    summarize,
+)
 from tunesmith.studio.state import page, studio
-from tunesmith.studio.runs_index import (LIVE, VIEWABLE, RunNotFound, compare, curves, details, read_metrics,
-                                         resolve_run, run_ids, summarize)
 
 router = APIRouter()
 RunIds = Annotated[list[str], Query(max_length=20)]  # ?run=a&run=b

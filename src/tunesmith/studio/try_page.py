@@ -7,9 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 
 from tunesmith.errors import UserError
-from tunesmith.studio.state import page, studio
-from tunesmith.studio.models import ModelRef, check_generates, generating_runs, system_prompt_of
+from tunesmith.studio.models import (
+    ModelRef,
+    check_generates,
+    generating_runs,
+    system_prompt_of,
+)
 from tunesmith.studio.runs_pages import all_summaries
+from tunesmith.studio.state import page, studio
 
 router = APIRouter()
 MAX_MODELS = 6

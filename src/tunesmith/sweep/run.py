@@ -13,9 +13,18 @@ from pathlib import Path
 
 from tunesmith.config import RunConfig, SweepConfig, dump_config
 from tunesmith.errors import UserError
-from tunesmith.runs import update_manifest, write_atomic
-from tunesmith.sweep.space import baseline_values, check_space, direction, metric_key, suggest, trial_config
-from tunesmith.training.callbacks import EndsRun
+from tunesmith.runs import read_json, update_manifest, write_atomic
+from tunesmith.sweep.report import write_report
+from tunesmith.sweep.space import (
+    baseline_values,
+    check_space,
+    direction,
+    metric_key,
+    suggest,
+    trial_config,
+)
+from tunesmith.training import train
+from tunesmith.training.callbacks import EndsRun, TrainingDiverged
 
 STUDY_NAME = "tunesmith"
 
@@ -152,10 +161,6 @@ def _free_memory() -> None:
 def _train_trial(run_config: RunConfig, console, reporter: TrialReporter) -> tuple[str, str | None]:
     """(status of the trial's run, why it ended early); only a diverged run raises from train(), and it is caught
     here so its traceback, which holds the model, is gone before memory is freed."""
-    from tunesmith.runs import read_json
-    from tunesmith.training import train
-    from tunesmith.training.callbacks import TrainingDiverged
-
     try:
         run = train(run_config, console, callbacks=[reporter])
         outcome = (read_json(run / "manifest.json").get("status", "?"), reporter.reason)
@@ -216,8 +221,6 @@ def run_sweep(config: RunConfig, console, folder: Path, trials: int, timeout: fl
               max_steps_per_trial: int | None = None) -> Path:
     """Run trials until the study holds `trials` finished (completed or pruned) ones, or `timeout` seconds pass
     (a trial that has started runs to its end); then write the report. Returns the sweep folder."""
-
-    from tunesmith.sweep.report import write_report
 
     _check_budget(config, trials, timeout, max_steps_per_trial)
     check_space(config)

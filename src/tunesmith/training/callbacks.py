@@ -12,6 +12,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from tunesmith.errors import UserError
+from tunesmith.hardware import sample_cpu, threads_for_free_cores
 
 
 class MetricsLog(TrainerCallback):
@@ -48,7 +49,13 @@ class Progress(TrainerCallback):
         self.fields = {"loss": "-", "eval": "-", "tps": "-"}
 
     def on_train_begin(self, args, state, control, **kwargs):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self.bar = Progress(
             TextColumn("training"), BarColumn(), MofNCompleteColumn(),
@@ -182,8 +189,6 @@ class ThreadsFollowFreeCores(TrainerCallback):
     seconds, so a run started on a busy machine speeds up when the machine frees up, and the other way round."""
 
     def __init__(self, every: float = 15.0):
-        from tunesmith.hardware import sample_cpu
-
         self.every = every
         self.last = sample_cpu()
         self.decided = False
@@ -191,8 +196,6 @@ class ThreadsFollowFreeCores(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         import torch
-
-        from tunesmith.hardware import sample_cpu, threads_for_free_cores
 
         now = sample_cpu()
         if self.last is None or now is None or (self.decided and now.at - self.last.at < self.every):

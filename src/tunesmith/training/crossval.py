@@ -12,8 +12,12 @@ import random
 import statistics
 from pathlib import Path
 
+from tunesmith.data import prepare_splits
 from tunesmith.errors import UserError
+from tunesmith.evaluate.report import write_report
+from tunesmith.objectives import get_objective
 from tunesmith.runs import open_run, read_json, write_atomic, write_json
+from tunesmith.training import train
 
 
 def fold_indices(count: int, k: int, labels: list | None = None, seed: int = 42) -> list[list[int]]:
@@ -43,8 +47,6 @@ def _portable(row: dict, schema: str) -> dict:
 
 def training_records(config, schema: str) -> list[dict]:
     """Every cleaned training row, before the run's own validation/test split."""
-    from tunesmith.data import prepare_splits
-
     pooled = config.data.model_copy(update={"validation": None, "test": None, "validation_size": 0.0,
                                             "test_size": 0.0})
     splits, _ = prepare_splits(pooled, schema)
@@ -68,8 +70,6 @@ def fold_config(config, folder: Path, index: int):
 
 
 def _train_fold(config, folder: Path, index: int, console) -> Path:
-    from tunesmith.training import train
-
     run = folder / f"fold-{index}"
     status = read_json(run / "manifest.json").get("status")
     if status == "finished":
@@ -108,9 +108,6 @@ def summarize_folds(per_fold: list[dict]) -> dict:
 
 def cross_validate(run: Path, k: int, console) -> dict:
     """`tunesmith eval RUN --cv K`: train k fold runs under RUN/cv/, write RUN/cv.json and refresh the report."""
-    from tunesmith.evaluate.report import write_report
-    from tunesmith.objectives import get_objective
-
     config, _ = open_run(run)
     schema = get_objective(config.objective.name).schema
     rows = training_records(config, schema)

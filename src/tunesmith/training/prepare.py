@@ -12,7 +12,13 @@ import shutil
 from pathlib import Path
 
 from tunesmith.config import RunConfig
+from tunesmith.data.replay import check_replay, describe_replay
+from tunesmith.hardware import detect
+from tunesmith.methods import get_method
+from tunesmith.models import check_model_kind, load_tokenizer, resolve_model
+from tunesmith.objectives import get_objective
 from tunesmith.runs import create_run, file_sha256, update_manifest, write_json
+from tunesmith.training.log import RunLog
 
 
 def describe_cleaning(report: dict) -> str:
@@ -29,18 +35,12 @@ def describe_cleaning(report: dict) -> str:
 
 def prepare_inputs(config: RunConfig, log):
     """(method, objective, hardware, model source, tokenizer, prepared data), failing before any weights load."""
-    from tunesmith.data.replay import check_replay, describe_replay
-    from tunesmith.hardware import detect
-    from tunesmith.methods import get_method
-    from tunesmith.models import check_model_kind, load_tokenizer, resolve_model
-    from tunesmith.objectives import get_objective
-
     method, objective = get_method(config.method.name), get_objective(config.objective.name)
     hardware = detect(config.model.dtype, config.model.device, config.training.threads)
     log(f"hardware: {hardware.describe()}")
     # Impossible combinations fail here, before any file or weight is read.
     if method.check:
-        method.check(config, hardware)
+        method.check(config, hardware, objective.task)
     if objective.check:
         objective.check(config)
     check_replay(objective.name, objective.replay, config.data)
@@ -70,8 +70,6 @@ def _write_split(path: Path, examples) -> str:
 
 def prepare_run(config: RunConfig, console) -> Path:
     """`tunesmith data prepare`: a run folder (status "prepared") holding the cleaned splits and the data report."""
-    from tunesmith.training.log import RunLog
-
     log = RunLog(console)
     *_, data = prepare_inputs(config, log)
     run = create_run(config, status="prepared")

@@ -19,12 +19,28 @@ from tunesmith.models import load_model
 from tunesmith.models.saved import SavedModel, run_record
 from tunesmith.objectives import test_split_loss
 from tunesmith.plan.build import plan_loaded_model
-from tunesmith.runs import create_run, latest_checkpoint, open_run, update_manifest, write_json
+from tunesmith.runs import (
+    create_run,
+    latest_checkpoint,
+    open_run,
+    update_manifest,
+    write_json,
+)
 from tunesmith.training.arguments import early_stopping, trainer_args
-from tunesmith.training.callbacks import (DivergenceGuard, EndsRun, MetricsLog, Progress, StopOnInterrupt,
-                                         ThreadsFollowFreeCores, TrainingDiverged)
+from tunesmith.training.callbacks import (
+    DivergenceGuard,
+    EndsRun,
+    MetricsLog,
+    Progress,
+    StopOnInterrupt,
+    ThreadsFollowFreeCores,
+    TrainingDiverged,
+)
+from tunesmith.training.distributed import join_processes, save_gathered, shards_weights
 from tunesmith.training.log import RunLog
+from tunesmith.training.prepare import prepare_inputs
 from tunesmith.training.replay import mix_base_replay
+from tunesmith.training.verify import verify_reload
 
 
 def _check_memory(plan, hardware, log) -> None:
@@ -157,9 +173,6 @@ def prepare(config: RunConfig, console, resume: Path | None, callbacks) -> Stage
     from rich.console import Console
     from transformers import set_seed
 
-    from tunesmith.training.distributed import join_processes
-    from tunesmith.training.prepare import prepare_inputs
-
     procs = join_processes(config.model.device)  # one process unless launched by accelerate/torchrun
     log = RunLog(console if procs.is_main else Console(quiet=True))
     threads = ThreadsFollowFreeCores()  # samples the CPU from here, before data and weights load
@@ -242,9 +255,6 @@ def finish(stage: Stage, result, seconds: float) -> Path:
 
 def _save_and_check(stage: Stage) -> tuple[Path, float | None, dict | None]:
     """(saved folder, reload logit difference, evaluation); sharded runs (FSDP/DeepSpeed) only gather and save."""
-    from tunesmith.training.distributed import save_gathered, shards_weights
-    from tunesmith.training.verify import verify_reload
-
     trainer, artifact = stage.trainer, stage.method.artifact
     if shards_weights(trainer):  # no process holds the whole model to check or evaluate
         folder = save_gathered(trainer, stage.run, artifact)
@@ -259,8 +269,6 @@ def _save_and_check(stage: Stage) -> tuple[Path, float | None, dict | None]:
 
 def _follow(stage: Stage) -> Path:
     """A non-main process of a distributed run: train alongside, and help gather sharded weights."""
-    from tunesmith.training.distributed import save_gathered, shards_weights
-
     trainer = stage.trainer
     trainer.train(resume_from_checkpoint=str(stage.checkpoint) if stage.checkpoint else None)
     if shards_weights(trainer) and not (stage.stopper.interrupted or any(c.reason for c in stage.enders)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tunesmith.errors import UserError
+from tunesmith.models.saved import load_run
 
 PROBE = "tunesmith reload check: two large oat lattes for Maria, and the film was not bad at all."
 TOLERANCE = 1e-4
@@ -23,8 +24,6 @@ def probe_logits(model, tokenizer):
 
 def verify_reload(model, tokenizer, run: Path) -> float:
     """Max absolute logit difference between the in-memory model and the reloaded run; refuses a bad save."""
-    from tunesmith.models.saved import load_run
-
     was_training = model.training
     model.eval()
     expected = probe_logits(model, tokenizer)
