@@ -17,6 +17,6 @@ def write(name: str, rows: list[dict]) -> None:
 
 
 if __name__ == "__main__":
-    write("reviews.jsonl", make_reviews(600, seed=1))
+    write("reviews.jsonl", make_reviews(1000, seed=1))
     write("order_preferences.jsonl", make_order_preferences(240, seed=2))
     print(f"wrote {HERE / 'reviews.jsonl'} and {HERE / 'order_preferences.jsonl'}")

@@ -79,7 +79,7 @@ def cli(monkeypatch, capsys):
 def order_rows(count: int, seed: int = 0) -> list[dict]:
     from tunesmith.quickstart.orders import make_examples
 
-    return make_examples(count, seed)
+    return make_examples(count, seed, hard=False)
 
 
 @pytest.fixture(scope="session")
@@ -194,7 +194,7 @@ def build_tiny_t5(folder: Path, tokenizer_source: Path) -> Path:
 def tiny_bert(tmp_path_factory) -> Path:
     from tunesmith.quickstart.reviews import make_reviews
 
-    corpus = [r["text"] for r in make_reviews(300, seed=5)] + ["great wonderful superb lovely brilliant awful terrible "
+    corpus = [r["text"] for r in make_reviews(300, seed=5, hard=False)] + ["great wonderful superb lovely brilliant awful terrible "
                                                                 "boring dreadful poor the film was really quite"]
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), corpus)
 

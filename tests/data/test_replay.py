@@ -43,7 +43,7 @@ def test_file_replay_joins_train_only_and_skips_rows_that_repeat_the_test_split(
     from tunesmith.data import prepare_chat_data
     from tunesmith.quickstart.orders import make_examples
 
-    orders = make_examples(50, seed=3)
+    orders = make_examples(50, seed=3, hard=False)
     train, test = write_jsonl("train.jsonl", orders[:40]), write_jsonl("test.jsonl", orders[40:])
     replay = write_jsonl("general.jsonl", general_rows(30) + orders[40:43])  # three rows copy test rows
     config = build_config({"data": {"train": str(train), "test": str(test), "validation_size": 0.0,

@@ -51,7 +51,7 @@ def test_base_and_fine_tuned_scored_on_a_local_task(lora_run, tmp_path):
 
     run = tmp_path / "run"  # a copy: evaluating rewrites eval.json, and other tests read the shared run's
     shutil.copytree(lora_run[0], run)
-    task = write_task(tmp_path, make_examples(12, seed=99))
+    task = write_task(tmp_path, make_examples(12, seed=99, hard=False))
     evaluation = evaluate_run(run, Console(quiet=True), max_examples=2, forgetting=False, bias=False,
                               lm_eval=[task])
     row = evaluation["lm_eval"]["metrics"]["tunesmith_orders_ll/bits_per_byte"]

@@ -46,7 +46,7 @@ def assert_no_difference(evaluation: dict, names: set):
 def test_language_modeling_perplexity(tmp_path, tiny_model):
     import torch
 
-    rows = [{"text": m["content"]} for row in make_examples(40, seed=4) for m in row["messages"][1:]]
+    rows = [{"text": m["content"]} for row in make_examples(40, seed=4, hard=False) for m in row["messages"][1:]]
     config, tokenizer, data = prepared(tmp_path, tiny_model, "causal_lm", rows)
     pair = ModelPair(adapted(tiny_model), tokenizer)
     evaluation = evaluate_model(pair, config, get_objective("causal_lm"), data, "test", log=lambda line: None)
@@ -63,7 +63,7 @@ def test_language_modeling_perplexity(tmp_path, tiny_model):
 
 
 def test_dpo_log_probability_accuracy_margin_and_implicit_reward(tmp_path, tiny_model):
-    config, tokenizer, data = prepared(tmp_path, tiny_model, "dpo", make_order_preferences(24, seed=2))
+    config, tokenizer, data = prepared(tmp_path, tiny_model, "dpo", make_order_preferences(24, seed=2, hard=False))
     pair = ModelPair(adapted(tiny_model), tokenizer)
     evaluation = evaluate_model(pair, config, get_objective("dpo"), data, "test", log=lambda line: None)
     assert_no_difference(evaluation, {"logprob_accuracy", "logprob_margin"})
@@ -75,8 +75,8 @@ def test_reward_model_and_classifier_rebuild_their_starting_head(tmp_path, tiny_
     """A full-weight pair reloads the base with the run's seed: its new head must equal the one training began
     with, or the base's scores would be noise."""
     for folder, objective, rows, names in (
-            (tiny_model, "reward_model", make_order_preferences(24, seed=2), {"reward_accuracy", "reward_margin"}),
-            (tiny_bert, "classification", make_reviews(40, seed=2), {"accuracy", "macro_f1"})):
+            (tiny_model, "reward_model", make_order_preferences(24, seed=2, hard=False), {"reward_accuracy", "reward_margin"}),
+            (tiny_bert, "classification", make_reviews(40, seed=2, hard=False), {"accuracy", "macro_f1"})):
         config, tokenizer, data = prepared(tmp_path, folder, objective, rows)
         task = get_objective(objective)
         saved = run_record(config, "model", "seq_cls", task.serving, task.head_kwargs(data), tokenizer.pad_token_id)
@@ -89,7 +89,7 @@ def test_reward_model_and_classifier_rebuild_their_starting_head(tmp_path, tiny_
 
 
 def test_seq2seq_generation(tmp_path, tiny_t5):
-    config, tokenizer, data = prepared(tmp_path, tiny_t5, "seq2seq", make_examples(16, seed=5),
+    config, tokenizer, data = prepared(tmp_path, tiny_t5, "seq2seq", make_examples(16, seed=5, hard=False),
                                        metrics=["token_f1", "exact_match"], bias=False)
     pair = ModelPair(adapted(tiny_t5, "seq2seq"), tokenizer)
     evaluation = evaluate_model(pair, config, get_objective("seq2seq"), data, "test", log=lambda line: None)

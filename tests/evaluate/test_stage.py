@@ -83,7 +83,7 @@ def test_classification_comparison_confusion_and_bias(tiny_model):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     rows = [{"text": f"{'He' if i % 2 else 'Tom'} says: {r['text']}", "label": r["label"]}
-            for i, r in enumerate(make_reviews(40, seed=3))]
+            for i, r in enumerate(make_reviews(40, seed=3, hard=False))]
     data = SimpleNamespace(splits={"test": rows}, tokenized={}, labels=["negative", "positive"])
     config = build_config({"eval": {"batch_size": 8}})
     pair = ModelPair(Planted(tokenizer, biased_oracle), tokenizer, lambda: Planted(tokenizer, lambda t: [1.0, 0.0]))

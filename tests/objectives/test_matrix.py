@@ -33,10 +33,10 @@ def keyword_reviews(count: int, seed: int) -> list[dict]:
 
 
 DATA = {
-    "chat": lambda: make_examples(80, seed=11),
-    "text": lambda: [{"text": m["content"]} for row in make_examples(120, seed=12) for m in row["messages"]],
+    "chat": lambda: make_examples(80, seed=11, hard=False),
+    "text": lambda: [{"text": m["content"]} for row in make_examples(120, seed=12, hard=False) for m in row["messages"]],
     "reviews": lambda: keyword_reviews(400, seed=13),
-    "preference": lambda: make_order_preferences(64, seed=14),
+    "preference": lambda: make_order_preferences(64, seed=14, hard=False),
 }
 
 #  method, objective, model fixture, data, steps, learning rate, extra config

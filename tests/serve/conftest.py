@@ -50,7 +50,7 @@ def classification_run(tiny_model, tmp_path_factory):
     from tunesmith.training import train
 
     folder = tmp_path_factory.mktemp("classification-run")
-    rows = make_reviews(60, seed=3)
+    rows = make_reviews(60, seed=3, hard=False)
     for name, part in (("train", rows[:48]), ("test", rows[48:])):
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
     config = build_config({

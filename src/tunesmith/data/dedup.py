@@ -118,3 +118,25 @@ def exact_duplicate_groups(keys: list[str]) -> list[list[int]]:
 def redundant_rows(groups: list[list[int]]) -> set[int]:
     """All members but the first of every group: the rows to drop."""
     return {i for group in groups for i in group[1:]}
+
+
+def near_redundant_rows(sigs: np.ndarray, groups: list[list[int]], threshold: float) -> dict[int, int]:
+    """Dropped row -> the kept row it repeats. A row goes only when it is similar to a row that stays, so a chain
+    of small edits (a, a', a'', ...) does not take rows that share little with the one kept."""
+    dropped: dict[int, int] = {}
+    for group in groups:
+        kept: list[int] = []
+        for i in group:
+            twin = next((k for k in kept if np.mean(sigs[k] == sigs[i]) >= threshold), None)
+            if twin is None:
+                kept.append(i)
+            else:
+                dropped[i] = twin
+    return dropped
+
+
+def long_enough(texts: list[str], min_words: int) -> list[int]:
+    """Indices of the texts with at least `min_words` words: the ones near-duplicate detection compares. Shorter
+    texts share most of their few 3-grams by chance (two short phrases are not copies of each other), so only
+    exact repeats count for them."""
+    return [i for i, t in enumerate(texts) if len(WORD.findall(t)) >= min_words]
