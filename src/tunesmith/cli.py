@@ -162,8 +162,22 @@ def config(
         for row in explain_fields():
             table.add_row(*row)
         _console().print(table)
+        _console().print(_decided_defaults())
         return
     print(dump_config(load_config(path, overrides)), end="")
+
+
+def _decided_defaults():
+    """The table of defaults decided per run (null in the config), with the rule behind each."""
+    from rich.table import Table
+
+    from tunesmith.training.defaults import rules
+
+    table = Table("key", "when null, decided from", title="defaults decided for each run (logged and kept in the "
+                  "run's manifest)")
+    for row in rules():
+        table.add_row(*row)
+    return table
 
 
 @app.command()

@@ -114,11 +114,13 @@ class ObjectiveConfig(Section):
 
 
 class TrainingConfig(Section):
-    epochs: float = Field(3.0, gt=0, description="passes over the training data (ignored when max_steps > 0)")
+    epochs: float | None = Field(None, gt=0, description="passes over the training data (ignored when max_steps > 0); "
+                                  "null: by the number of training rows (config --explain)")
     max_steps: int = Field(-1, description="stop after this many optimizer steps; -1 = use epochs")
     batch_size: int = Field(8, gt=0, description="examples per device per forward pass")
     gradient_accumulation_steps: int = Field(1, gt=0, description="forward passes per optimizer step")
-    learning_rate: float = Field(2e-4, gt=0, description="peak learning rate")
+    learning_rate: float | None = Field(None, gt=0, description="peak learning rate; null: by method, model family and "
+                                        "width (config --explain)")
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
         "cosine", description="learning-rate schedule after warmup"
     )
@@ -135,10 +137,13 @@ class TrainingConfig(Section):
                                 "leave free, re-checked during training")
     dropout: float | None = Field(None, ge=0, lt=1, description="override the model's dropout rates")
     early_stopping_patience: int | None = Field(
-        None, gt=0, description="stop after this many evaluations without improvement of metric_for_best"
+        None, ge=0, description="stop after this many evaluations without improvement of metric_for_best; 0 = never; "
+                                "null: 5 when there is a validation split and no max_steps"
     )
-    metric_for_best: str = Field("eval_loss", description="validation metric that picks the best checkpoint")
-    keep_best: bool = Field(False, description="end with the best checkpoint's weights, not the last ones")
+    metric_for_best: str | None = Field(None, description="validation metric that picks the best checkpoint; null: the "
+                                                          "objective's (eval_accuracy for classification, else eval_loss)")
+    keep_best: bool | None = Field(None, description="end with the best checkpoint's weights, not the last ones; null: "
+                                                     "true when there is a validation split")
     divergence_factor: float | None = Field(
         4.0, gt=1, description="stop when the training loss stays above this multiple of its first logged value "
                                "for two logs in a row (NaN/inf always stops); null = only NaN/inf"

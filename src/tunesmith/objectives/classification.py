@@ -119,4 +119,5 @@ def weighted_loss(weights):
 
 
 register(Objective("classification", "classification", "seq_cls", "SEQ_CLS", prepare, build_trainer,
-                   evaluation="classification", serving="classify", model_kwargs=model_kwargs, test_loss=True))
+                   evaluation="classification", serving="classify", model_kwargs=model_kwargs, test_loss=True,
+                   best_metric="eval_accuracy"))

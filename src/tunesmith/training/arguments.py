@@ -55,7 +55,7 @@ def trainer_args(config: RunConfig, hardware, run: Path, has_validation: bool) -
 def _best_checkpoint_args(config: RunConfig, has_validation: bool) -> dict:
     """Selecting or stopping on a validation metric needs evaluation and saving on the same steps."""
     t = config.training
-    if not (t.keep_best or t.early_stopping_patience) or not has_validation:
+    if not (t.keep_best or t.early_stopping_patience) or not has_validation or not t.metric_for_best:
         return {}
     metric = t.metric_for_best if t.metric_for_best.startswith("eval_") else f"eval_{t.metric_for_best}"
     return {"load_best_model_at_end": True, "metric_for_best_model": metric, "save_steps": config.eval.steps,
