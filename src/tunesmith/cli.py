@@ -40,6 +40,10 @@ def train(
     nproc: Annotated[Optional[int], typer.Option(min=1, help="data-parallel processes (accelerate launch)")] = None,
     accelerate_config: Annotated[Optional[Path], typer.Option(
         help="accelerate config for the processes: DDP, FSDP or DeepSpeed (see examples/accelerate/)")] = None,
+    auto: Annotated[bool, typer.Option("--auto", help="search the learning rate within --budget, keep the best "
+                                                      "run")] = False,
+    budget: Annotated[str, typer.Option(help="--auto: time for the search and the final evaluation: 600, 90s, 10m, "
+                                             "1h")] = "10m",
 ) -> None:
     """Fine-tune a model as the config says; Ctrl-C saves a checkpoint that --resume continues."""
     from tunesmith.config import load_config
@@ -53,6 +57,14 @@ def train(
         same += [f"--set={o}" for o in overrides] + (["--resume", str(resume)] if resume is not None else [])
         raise typer.Exit(launch(same, nproc, accelerate_config))
     console = _console()
+    if auto:
+        if resume is not None:
+            raise UserError("--auto starts a new search; it cannot --resume a run")
+        from tunesmith.sweep.auto import parse_budget, run_auto
+
+        seconds = parse_budget(budget)
+        console.print(f"run directory: {run_auto(load_config(config, overrides), console, seconds)}")
+        return
     if resume is not None:
         if config is not None or overrides:
             raise UserError("--resume takes the config saved in the run directory; drop the config file and --set")

@@ -90,6 +90,15 @@ def _prepared_for(run: Path, config: RunConfig) -> bool:
             and (run / "config.yaml").is_file() and (run / "config.yaml").read_text() == dump_config(config))
 
 
+def record_defaults(run: Path, config: RunConfig, chosen: dict) -> None:
+    """The run's config.yaml with the defaults decided for it filled in (a resume reads them back unchanged), and
+    what was decided, with why, in the manifest."""
+    decided = config.model_copy(deep=True)
+    decided.output.name = run.name
+    write_atomic(run / "config.yaml", dump_config(decided))
+    update_manifest(run, defaults=chosen)
+
+
 def update_manifest(run: Path, **fields) -> dict:
     manifest = read_json(run / "manifest.json")
     manifest.update(fields, updated=time.strftime("%Y-%m-%dT%H:%M:%S"))

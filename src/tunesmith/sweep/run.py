@@ -35,9 +35,10 @@ class TrialReporter(EndsRun):
 
     status = "pruned"
 
-    def __init__(self, trial, metric_key: str, max_steps: int | None):
+    def __init__(self, trial, metric_key: str, max_steps: int | None, deadline: float | None = None):
         super().__init__()
         self.trial, self.metric_key, self.max_steps = trial, metric_key, max_steps
+        self.deadline = deadline  # time.perf_counter() value after which the trial ends (a time budget)
         self.value: float | None = None
         self.steps = 0
         self.missing_metric: list[str] | None = None
@@ -53,8 +54,12 @@ class TrialReporter(EndsRun):
             control.should_evaluate = True  # the trial's value is measured on the weights it ends with
         if capped:
             control.should_training_stop = True
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            self.end_run(control, f"step {state.global_step} of {state.max_steps}: the time budget ran out")
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if not any(key.startswith("eval_") for key in metrics or {}):
+            return  # the trainer's own test-split loss after training (objective.test_loss), not a validation
         value = (metrics or {}).get(self.metric_key)
         if value is None:
             self.missing_metric, self.status = sorted(metrics or {}), "failed"
@@ -170,7 +175,8 @@ def _train_trial(run_config: RunConfig, console, reporter: TrialReporter) -> tup
     return outcome
 
 
-def _objective(config: RunConfig, folder: Path, console, max_steps: int | None, total: int):
+def trial_objective(config: RunConfig, folder: Path, console, max_steps: int | None, total: int,
+               deadline: float | None = None):
     import optuna
 
     key = metric_key(config.sweep)
@@ -182,7 +188,7 @@ def _objective(config: RunConfig, folder: Path, console, max_steps: int | None, 
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
         console.print(f"trial {trial.number} ({finished_trials(trial.study) + 1} of {total}): {shown}",
                       highlight=False, markup=False, soft_wrap=True)
-        reporter = TrialReporter(trial, key, max_steps)
+        reporter = TrialReporter(trial, key, max_steps, deadline)
         started = time.perf_counter()
         status, reason = _train_trial(run_config, console, reporter)
         trial.set_user_attr("steps", reporter.steps)
@@ -238,7 +244,7 @@ def run_sweep(config: RunConfig, console, folder: Path, trials: int, timeout: fl
             write_report(study, config, folder)
 
         if remaining > 0:
-            objective = _objective(config, folder, console, max_steps_per_trial, trials)
+            objective = trial_objective(config, folder, console, max_steps_per_trial, trials)
             try:
                 study.optimize(objective, n_trials=remaining, timeout=timeout, callbacks=[after_trial])
             except KeyboardInterrupt:

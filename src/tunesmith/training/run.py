@@ -23,6 +23,7 @@ from tunesmith.runs import (
     create_run,
     latest_checkpoint,
     open_run,
+    record_defaults,
     update_manifest,
     write_json,
 )
@@ -179,17 +180,18 @@ def prepare(config: RunConfig, console, resume: Path | None, callbacks) -> Stage
     threads = ThreadsFollowFreeCores()  # samples the CPU from here, before data and weights load
     with procs.main_first():  # the main process fills the data cache (and converts a GGUF) once
         method, objective, hardware, source, tokenizer, data = prepare_inputs(config, log)
+    written = config
     config, chosen = decide(config, objective, source, data)
     if chosen:
         log(describe(chosen))
     checkpoint = latest_checkpoint(resume) if resume else None
     if resume and checkpoint is None:
         raise UserError(f"{resume} has no checkpoint to resume from", hint="start a new run instead")
-    run = procs.share((resume or create_run(config)) if procs.is_main else None)
+    run = procs.share((resume or create_run(written)) if procs.is_main else None)
     if procs.is_main:
         log.attach(run)
         if chosen:
-            update_manifest(run, defaults=chosen)
+            record_defaults(run, config, chosen)
     set_seed(config.training.seed)  # new heads and adapters are initialised from the run's seed, not from chance
     model = _load_model(config, source, hardware, method, objective, data, log)
     if config.data.replay.source == "base":
