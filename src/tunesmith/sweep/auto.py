@@ -21,8 +21,14 @@ from tunesmith.evaluate.stage import evaluate_run
 from tunesmith.models import resolve_model
 from tunesmith.objectives import get_objective
 from tunesmith.runs import update_manifest, write_json
-from tunesmith.sweep.report import write_report
-from tunesmith.sweep.run import finished_trials, open_study, trial_objective
+from tunesmith.sweep.report import best_trial, write_report
+from tunesmith.sweep.run import (
+    finished_trials,
+    open_study,
+    plain_printer,
+    require_validation,
+    trial_objective,
+)
 from tunesmith.training.defaults import learning_rate, model_shape
 
 MULTIPLIERS = (1.0, 3.0, 1 / 3, 10.0, 0.1)  # the first trials, times the default rate
@@ -64,9 +70,7 @@ def search_config(config: RunConfig, rate: float) -> RunConfig:
 
 
 def _check(config: RunConfig) -> None:
-    if not config.data.validation and config.data.validation_size == 0:
-        raise UserError("--auto ranks learning rates on validation data, and this config has none",
-                        hint="set data.validation, or data.validation_size above 0")
+    require_validation(config, "--auto ranks learning rates")
     if not (config.data.test or config.data.test_size):
         raise UserError("--auto evaluates the run it picks on a test split, and this config has none",
                         hint="set data.test, or data.test_size above 0")
@@ -78,18 +82,8 @@ def _room_for_another(study, deadline: float) -> bool:
     return finished_trials(study) < MAX_TRIALS and time.perf_counter() + longest <= deadline
 
 
-def _best(study):
-    from optuna.trial import TrialState
-
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not done:
-        return None
-    pick = max if study.direction.name == "MAXIMIZE" else min
-    return pick(done, key=lambda t: t.value)
-
-
 def _progress(study, started: float, budget: float, metric: str) -> str:
-    best = _best(study)
+    best = best_trial(study)
     shown = (f"best so far {metric} {best.value:.4f} at learning_rate {best.params['training.learning_rate']:.3g}"
              if best else "no trial finished yet")
     left = budget - (time.perf_counter() - started)
@@ -112,7 +106,7 @@ def _no_trial_finished(study, budget: float) -> UserError:
 def run_auto(config: RunConfig, console, budget: float) -> Path:
     """The budgeted search, then the best trial evaluated as the final run; returns its directory."""
     _check(config)
-    log = lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+    log = plain_printer(console)
     started = time.perf_counter()
     rate, why = starting_rate(config)
     search = search_config(config, rate)
@@ -127,7 +121,7 @@ def run_auto(config: RunConfig, console, budget: float) -> Path:
         log(_progress(study, started, budget, search.sweep.metric))
         study.optimize(objective, n_trials=1)
     write_report(study, search, folder)
-    best = _best(study)
+    best = best_trial(study)
     if best is None:
         raise _no_trial_finished(study, budget)
     return _finish(folder / best.user_attrs["run"], study, best, console, (budget, started), search.sweep.metric)
@@ -138,9 +132,9 @@ def _finish(run: Path, study, best, console, clock: tuple[float, float], metric:
     record = {"budget_seconds": budget, "search_seconds": round(time.perf_counter() - started, 1), "metric": metric,
               "best": {"trial": best.number, "learning_rate": best.params["training.learning_rate"],
                        "value": best.value}, "trials": _trials_table(study), "sweep": str(run.parent)}
-    console.print(f"auto: best learning_rate {record['best']['learning_rate']:.3g} (trial {best.number}, "
-                  f"validation {best.value:.4f}); evaluating {run} against the base", highlight=False, markup=False)
-    write_json(run / "auto.json", record)
+    plain_printer(console)(f"auto: best learning_rate {record['best']['learning_rate']:.3g} (trial {best.number}, "
+                           f"validation {best.value:.4f}); evaluating {run} against the base")
+    write_json(run / "auto.json", record)  # the search is kept even if the evaluation below fails
     update_manifest(run, auto={k: v for k, v in record.items() if k != "trials"})
     evaluate_run(run, console)
     record["seconds"] = round(time.perf_counter() - started, 1)

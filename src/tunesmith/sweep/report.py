@@ -33,7 +33,8 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     write_atomic(path, buffer.getvalue())
 
 
-def _best(study):
+def best_trial(study):
+    """The best complete trial, or None while none has completed (optuna's best_trial raises then)."""
     from optuna.trial import TrialState
 
     return study.best_trial if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) else None
@@ -114,7 +115,7 @@ def write_report(study, config: RunConfig, folder: Path) -> dict:
     """Write every report file from the study as it stands; returns the summary also saved as trials.json."""
     metric, minimize = metric_key(config.sweep), direction(config.sweep) == "minimize"
     rows = [_row(t) for t in study.trials]
-    best = _best(study)
+    best = best_trial(study)
     counts = {state: sum(r["state"] == state for r in rows) for state in ("complete", "pruned", "fail", "running")}
     summary = {"metric": metric, "direction": direction(config.sweep), "counts": counts,
                "best": {"number": best.number, "value": best.value, "params": best.params,

@@ -75,6 +75,11 @@ class TrialReporter(EndsRun):
             self.end_run(control, f"step {state.global_step}: {self.metric_key} {value:.4g} fell behind earlier trials")
 
 
+def plain_printer(console):
+    """Prints a line as written: no markup, no highlighting, no wrapping (paths stay whole)."""
+    return lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
 def sweep_folder(config: RunConfig, config_path: Path | None) -> Path:
     """The same config file gives the same folder, which is what lets a second run continue the first."""
     stem = config_path.stem if config_path else "config"
@@ -176,7 +181,7 @@ def _train_trial(run_config: RunConfig, console, reporter: TrialReporter) -> tup
 
 
 def trial_objective(config: RunConfig, folder: Path, console, max_steps: int | None, total: int,
-               deadline: float | None = None):
+                    deadline: float | None = None):
     import optuna
 
     key = metric_key(config.sweep)
@@ -218,8 +223,12 @@ def _check_budget(config: RunConfig, trials: int, timeout: float | None, max_ste
         raise UserError(f"--timeout must be a positive number of seconds (got {timeout})")
     if max_steps is not None and max_steps < 1:
         raise UserError(f"--max-steps-per-trial must be at least 1 (got {max_steps})")
+    require_validation(config, "a sweep ranks trials")
+
+
+def require_validation(config: RunConfig, who: str) -> None:
     if not config.data.validation and config.data.validation_size == 0:
-        raise UserError("a sweep ranks trials on validation data, and this config has none",
+        raise UserError(f"{who} on validation data, and this config has none",
                         hint="set data.validation, or data.validation_size above 0")
 
 
@@ -230,7 +239,7 @@ def run_sweep(config: RunConfig, console, folder: Path, trials: int, timeout: fl
 
     _check_budget(config, trials, timeout, max_steps_per_trial)
     check_space(config)
-    log = lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+    log = plain_printer(console)
     folder.mkdir(parents=True, exist_ok=True)
     with _exclusive(folder):
         study = open_study(config, folder)
