@@ -253,6 +253,9 @@ def eval_run(
 
         console.print(metrics_table(f"{evaluation['examples']} {evaluation['split']} examples: base vs fine-tuned",
                                     evaluation["metrics"]))
+        subset = evaluation.get("leak_free") or {}
+        if subset.get("metrics"):
+            console.print(metrics_table(f"leak-free subset: {subset['examples']} rows", subset["metrics"]))
     console.print(f"report: {run / 'report.html'}")
 
 

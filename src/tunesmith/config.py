@@ -40,6 +40,10 @@ class CleanConfig(Section):
     dedup_exact: bool = Field(True, description="drop rows whose text repeats an earlier row (case/space-insensitive)")
     dedup_near: bool = Field(True, description="drop near-duplicates (MinHash over word 3-grams)")
     near_threshold: float = Field(0.85, gt=0, le=1, description="estimated Jaccard similarity that counts as near-dup")
+    near_min_words: int = Field(8, ge=1, description="texts with fewer words are compared exactly only: short phrases "
+                                                     "share most of their few 3-grams by chance")
+    max_drop_share: float = Field(0.1, ge=0, le=1, description="warn loudly when cleaning drops more than this share of "
+                                                               "a file's rows")
     min_chars: int = Field(1, ge=0, description="drop rows whose text is shorter than this")
     max_chars: int | None = Field(None, gt=0, description="drop rows whose text is longer than this")
     scrub_pii: list[Literal["EMAIL", "PHONE", "IP", "CARD", "IBAN"]] = Field(
@@ -65,9 +69,14 @@ class DataConfig(Section):
                                                 "save_to_disk folder or Hub dataset id")
     validation: str | None = Field(None, description="validation data; default: split off `validation_size`")
     test: str | None = Field(None, description="held-out test data for base-vs-tuned evaluation; default: split")
+    test_as_given: bool = Field(True, description="score every row of a given test file; its duplicates and rows that "
+                                                  "repeat training data are flagged and scored beside it (leak-free "
+                                                  "subset), not removed")
     columns: dict[str, str] = Field({}, description="rename fields, e.g. {question: prompt, answer: completion}")
     labels: list[str] | None = Field(None, description="allowed classification labels; default: those in train")
-    validation_size: float = Field(0.1, ge=0, lt=1, description="fraction of train held out for validation")
+    validation_size: float = Field(0.1, ge=0, lt=1, description="fraction of train held out for validation; 0 = none")
+    validation_max_rows: int | None = Field(1000, gt=0, description="at most this many rows split off for validation; "
+                                                                    "null = no cap")
     test_size: float = Field(0.0, ge=0, lt=1, description="fraction of train held out for the final test")
     max_length: int = Field(1024, gt=8, description="longest example in tokens")
     too_long: Literal["error", "drop"] = Field(

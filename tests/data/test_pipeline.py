@@ -55,17 +55,65 @@ def test_split_is_stratified_and_reproducible(write_jsonl):
     assert report["labels"]["test"] == {"pos": 30, "neg": 10}
 
 
-def test_leaked_evaluation_rows_are_removed(write_jsonl):
+def _leaky_test_file(write_jsonl, **settings):
     rows = classification_rows(60)
     test_rows = classification_rows(10, seed=99)
     test_rows[0] = dict(rows[4])  # exact copy of a training row
     words = rows[9]["text"].split()
     test_rows[1] = {"text": " ".join(words[:-1] + ["x"]), "label": rows[9]["label"]}  # near copy
+    test_rows[2] = dict(test_rows[3])  # a duplicate inside the test file
     cfg = DataConfig(train=str(write_jsonl("t.jsonl", rows)), test=str(write_jsonl("e.jsonl", test_rows)),
-                     validation_size=0.0)
-    splits, report = prepare_splits(cfg, "classification")
-    assert report["leaked_into_test"] == 2 and len(splits["test"]) == 8
-    assert rows[4]["text"] not in splits["test"]["text"]
+                     validation_size=0.0, **settings)
+    return rows, prepare_splits(cfg, "classification")
+
+
+def test_a_given_test_file_is_kept_whole_and_its_leaks_flagged(write_jsonl):
+    rows, (splits, report) = _leaky_test_file(write_jsonl)
+    assert len(splits["test"]) == 10 and rows[4]["text"] in splits["test"]["text"]
+    flagged = report["flagged"]["test"]
+    assert flagged["leaked"] == [splits["test"][0]["_source"], splits["test"][1]["_source"]]
+    assert flagged["duplicate"] == [splits["test"][3]["_source"]]
+    assert report["sources"]["test"]["flagged_exact_duplicates"] == 1 and "leaked_into_test" not in report
+
+
+def test_leaked_evaluation_rows_are_removed_when_asked(write_jsonl):
+    rows, (splits, report) = _leaky_test_file(write_jsonl, test_as_given=False)
+    assert report["leaked_into_test"] == 2 and len(splits["test"]) == 7
+    assert rows[4]["text"] not in splits["test"]["text"] and not report["flagged"]
+
+
+def test_short_texts_are_not_near_duplicates(write_jsonl):
+    phrases = [{"text": f"a {word} movie", "label": "pos"} for word in ("good", "great", "fine", "nice")]
+    longer = classification_rows(20)
+    words = longer[0]["text"].split()
+    longer.append({"text": " ".join(words[:-1] + ["x"]), "label": longer[0]["label"]})
+    cfg = DataConfig(train=str(write_jsonl("t.jsonl", phrases + longer)), validation_size=0.0,
+                     clean={"near_threshold": 0.3})
+    _, report = prepare_splits(cfg, "classification")
+    source = report["sources"]["train"]
+    assert source["dropped_near_duplicates"] == 1 and source["kept"] == 24
+    example = source["examples"]["near_duplicates"][0]
+    assert example["row"].endswith(":25") and example["repeats"].endswith(":5")
+
+
+def test_dropping_a_large_share_is_a_warning(write_jsonl):
+    rows = classification_rows(20)
+    rows += [dict(r) for r in rows[:5]]
+    cfg = DataConfig(train=str(write_jsonl("t.jsonl", rows)), validation_size=0.0)
+    _, report = prepare_splits(cfg, "classification")
+    assert any("dropped 5 of 25 rows (20%" in w for w in report["warnings"])
+    _, quiet = prepare_splits(DataConfig(train=cfg.train, validation_size=0.0, clean={"max_drop_share": 0.25}),
+                              "classification")
+    assert not quiet["warnings"]
+
+
+def test_validation_is_capped(write_jsonl):
+    cfg = DataConfig(train=str(write_jsonl("t.jsonl", classification_rows(200))), validation_size=0.2,
+                     validation_max_rows=12)
+    _, report = prepare_splits(cfg, "classification")
+    assert report["rows"]["validation"] == 12 and report["rows"]["train"] == 188
+    _, uncapped = prepare_splits(cfg.model_copy(update={"validation_max_rows": None}), "classification")
+    assert uncapped["rows"]["validation"] == 40
 
 
 def test_label_in_one_split_only_is_a_warning(write_jsonl):

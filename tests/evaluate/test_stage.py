@@ -105,3 +105,28 @@ def test_classification_comparison_confusion_and_bias(tiny_model):
     assert evaluation["forgetting"] is None  # a classifier has no next-token distribution to compare
     assert list(evaluation["skipped"]) == ["forgetting"]
     assert evaluation["skipped"]["forgetting"].startswith("not applicable: a seq_cls model")
+
+
+def test_a_test_file_scored_as_given_has_its_leak_free_subset_beside(tiny_model):
+    """A model that only knows the rows it saw in training looks good on the whole test file; the leak-free
+    subset (the rows the data stage flagged removed) shows what it does on new rows."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    rows = [{**r, "_source": f"test.jsonl:{i + 1}"} for i, r in enumerate(make_reviews(40, seed=5, hard=False))]
+    seen = {r["text"] for r in rows[:10]}
+    memoriser = lambda text: oracle(text) if text in seen else [3.0, 0.0]  # noqa: E731
+    flagged = {"test": {"duplicate": [rows[0]["_source"]], "leaked": [r["_source"] for r in rows[1:10]]}}
+    data = SimpleNamespace(splits={"test": rows}, tokenized={}, labels=["negative", "positive"],
+                           data_report={"flagged": flagged})
+    config = build_config({"eval": {"batch_size": 8, "bias": False}})
+    pair = ModelPair(Planted(tokenizer, memoriser), tokenizer, lambda: Planted(tokenizer, lambda t: [3.0, 0.0]))
+    evaluation = evaluate_model(pair, config, get_objective("classification"), data, "test", log=lambda line: None)
+    negatives_after = sum(r["label"] == "negative" for r in rows[10:])
+    assert evaluation["examples"] == 40
+    assert evaluation["metrics"]["accuracy"]["tuned"] == pytest.approx(
+        (10 + negatives_after) / 40)
+    subset = evaluation["leak_free"]
+    assert subset["examples"] == 30 and subset["flagged"] == {"duplicate": 1, "leaked": 9}
+    assert subset["metrics"]["accuracy"]["tuned"] == pytest.approx(negatives_after / 30)
+    assert subset["metrics"]["accuracy"]["delta"] == pytest.approx(0.0)

@@ -140,3 +140,28 @@ def long_enough(texts: list[str], min_words: int) -> list[int]:
     texts share most of their few 3-grams by chance (two short phrases are not copies of each other), so only
     exact repeats count for them."""
     return [i for i, t in enumerate(texts) if len(WORD.findall(t)) >= min_words]
+
+
+def near_pairs(texts: list[str], sigs: np.ndarray, threshold: float, min_words: int) -> dict[int, int]:
+    """Near-duplicate row -> the kept row it repeats, comparing only texts of at least `min_words` words."""
+    eligible = long_enough(texts, min_words)
+    local = near_redundant_rows(sigs[eligible], near_duplicate_groups(sigs[eligible], threshold), threshold)
+    return {eligible[i]: eligible[k] for i, k in local.items()}
+
+
+def repeats_of(reference: list[str], reference_sigs: np.ndarray | None, texts: list[str], sigs: np.ndarray | None,
+               threshold: float, min_words: int) -> set[int]:
+    """Indices of `texts` that repeat a reference text: exactly (case/space-insensitive), or nearly when signatures
+    are given, judged against a reference row directly rather than through a chain of similar rows."""
+    keys = {exact_key(t) for t in reference}
+    found = {i for i, t in enumerate(texts) if exact_key(t) in keys}
+    if reference_sigs is None or sigs is None:
+        return found
+    ref, own = long_enough(reference, min_words), long_enough(texts, min_words)
+    both = np.concatenate([reference_sigs[ref], sigs[own]])
+    for group in near_duplicate_groups(both, threshold):
+        anchors = [i for i in group if i < len(ref)]
+        for i in (i for i in group if i >= len(ref)):
+            if any(np.mean(both[a] == both[i]) >= threshold for a in anchors):
+                found.add(own[i - len(ref)])
+    return found

@@ -20,8 +20,8 @@ from tunesmith.data.dedup import (
     dedup_text,
     exact_duplicate_groups,
     exact_key,
-    near_duplicate_groups,
-    redundant_rows,
+    near_pairs,
+    repeats_of,
     signatures,
 )
 from tunesmith.data.split import split_indices
@@ -32,6 +32,7 @@ from tunesmith.runs import file_sha256
 
 SPLITS = ("train", "validation", "test")
 STEP_COUNTS = ("normalised", "markup_stripped", "pii_email", "pii_phone", "pii_ip", "pii_card", "pii_iban")
+EXAMPLES_SHOWN = 3  # rows each cleaning step shows in the data report
 PARALLEL_FROM = 20_000  # rows; below this, starting worker processes costs more than it saves
 
 
@@ -90,41 +91,56 @@ def filter_lengths(ds, clean, texts: list[str], report: dict):
     return ds.select(keep), [texts[i] for i in keep]
 
 
-def deduplicate(ds, clean, texts: list[str], report: dict):
-    """Drop exact, then near duplicates inside one dataset; keeps the first of each group.
-
-    Returns the kept rows, their texts and their MinHash signatures (None without near dedup), which the
-    leakage check reuses instead of hashing the training set again."""
-    drop: set[int] = set()
+def duplicate_rows(clean, texts: list[str], sigs) -> dict[int, tuple[str, int]]:
+    """Row -> (kind "exact" or "near", the earlier row it repeats); the first row of each group is not listed."""
+    found: dict[int, tuple[str, int]] = {}
     if clean.dedup_exact:
-        exact = redundant_rows(exact_duplicate_groups([exact_key(t) for t in texts]))
-        report["dropped_exact_duplicates"] = report.get("dropped_exact_duplicates", 0) + len(exact)
-        drop |= exact
-    kept = [i for i in range(len(texts)) if i not in drop]
-    sigs = None
-    if clean.dedup_near:
-        sigs = signatures([texts[i] for i in kept])
-        near = redundant_rows(near_duplicate_groups(sigs, clean.near_threshold))
-        report["dropped_near_duplicates"] = report.get("dropped_near_duplicates", 0) + len(near)
-        sigs = sigs[[j for j in range(len(kept)) if j not in near]]
-        kept = [i for j, i in enumerate(kept) if j not in near]
-    return ds.select(kept), [texts[i] for i in kept], sigs
+        for group in exact_duplicate_groups([exact_key(t) for t in texts]):
+            found.update({i: ("exact", group[0]) for i in group[1:]})
+    if clean.dedup_near and sigs is not None:
+        rest = [i for i in range(len(texts)) if i not in found]
+        near = near_pairs([texts[i] for i in rest], sigs[rest], clean.near_threshold, clean.near_min_words)
+        found.update({rest[i]: ("near", rest[k]) for i, k in near.items()})
+    return found
 
 
-def remove_leakage(splits: dict, texts: dict[str, list[str]], sigs: dict, clean, report: dict) -> dict:
-    """Evaluation rows that repeat (exactly or nearly) a training row are removed from the evaluation side."""
-    import numpy as np
+def _examples(sources: list[str], texts: list[str], found: dict[int, tuple[str, int]], kind: str) -> list[dict]:
+    shown = [(i, k) for i, (what, k) in sorted(found.items()) if what == kind][:EXAMPLES_SHOWN]
+    return [{"row": sources[i], "text": texts[i][:160], "repeats": sources[k], "repeated": texts[k][:160]}
+            for i, k in shown]
 
-    train_keys = {exact_key(t) for t in texts["train"]}
+
+def deduplicate(ds, clean, texts: list[str], report: dict, flag_only: bool = False):
+    """Exact, then near duplicates inside one dataset: dropped (the first of each group stays), or with `flag_only`
+    counted and kept. Returns the rows, their texts, their MinHash signatures (None without near dedup; the leakage
+    check reuses them) and the repeating rows' sources."""
+    sigs = signatures(texts) if clean.dedup_near else None
+    found = duplicate_rows(clean, texts, sigs)
+    sources = list(ds["_source"]) if found else []
+    verb = "flagged" if flag_only else "dropped"
+    for kind in ("exact", "near"):
+        report[f"{verb}_{kind}_duplicates"] = sum(what == kind for what, _ in found.values())
+        if report[f"{verb}_{kind}_duplicates"]:
+            report.setdefault("examples", {})[f"{kind}_duplicates"] = _examples(sources, texts, found, kind)
+    repeating = [sources[i] for i in sorted(found)]
+    if flag_only or not found:
+        return ds, texts, sigs, repeating
+    kept = [i for i in range(len(texts)) if i not in found]
+    return ds.select(kept), [texts[i] for i in kept], None if sigs is None else sigs[kept], repeating
+
+
+def remove_leakage(splits: dict, texts: dict[str, list[str]], sigs: dict, clean, report: dict,
+                   flag_only: frozenset = frozenset()) -> dict:
+    """Evaluation rows that repeat (exactly or nearly) a training row are removed from the evaluation side, or for
+    the splits in `flag_only` (a test file scored as given) listed in report["flagged"]."""
     for name in ("validation", "test"):
         if name not in splits or not len(splits[name]):
             continue
-        leaked = {i for i, t in enumerate(texts[name]) if exact_key(t) in train_keys}
-        if sigs.get("train") is not None and sigs.get(name) is not None:
-            offset = len(texts["train"])
-            for group in near_duplicate_groups(np.concatenate([sigs["train"], sigs[name]]), clean.near_threshold):
-                if any(i < offset for i in group):
-                    leaked |= {i - offset for i in group if i >= offset}
+        leaked = repeats_of(texts["train"], sigs.get("train"), texts[name], sigs.get(name), clean.near_threshold,
+                            clean.near_min_words)
+        if name in flag_only:
+            report["flagged"][name]["leaked"] = [splits[name][i]["_source"] for i in sorted(leaked)]
+            continue
         report[f"leaked_into_{name}"] = len(leaked)
         keep = [i for i in range(len(texts[name])) if i not in leaked]
         splits[name], texts[name] = splits[name].select(keep), [texts[name][i] for i in keep]
@@ -146,31 +162,52 @@ def fingerprint(spec: str | None) -> str | None:
 
 
 def cache_key(cfg: DataConfig, schema: str) -> str:
-    identity = {"schema": schema, "config": cfg.model_dump(mode="json", exclude={"cache", "replay"}), "version": 1,
+    identity = {"schema": schema, "config": cfg.model_dump(mode="json", exclude={"cache", "replay"}), "version": 2,
                 "files": {split: fingerprint(getattr(cfg, split)) for split in SPLITS}}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _drop_warning(spec: str, records: int, kept: int, clean) -> list[str]:
+    dropped = records - kept
+    if not records or dropped / records <= clean.max_drop_share:
+        return []
+    return [f"{spec}: cleaning dropped {dropped:,} of {records:,} rows ({dropped / records:.0%}, more than "
+            f"data.clean.max_drop_share {clean.max_drop_share:.0%}); the data report lists examples of each step - "
+            "if they are not real repeats, set data.clean.dedup_near=false or raise data.clean.near_threshold"]
 
 
 def _load_and_clean(spec: str, split: str, schema: str, cfg: DataConfig, work: Path, report: dict):
     ds, fmt, records = build_dataset(spec, schema, work / "raw" / split, columns=cfg.columns,
                                      system_prompt=cfg.system_prompt, labels=cfg.labels)
+    as_given = split == "test" and cfg.test_as_given
     steps: dict = {}
     ds = clean_dataset(ds, cfg.clean, steps)
     texts = _texts(ds)
-    ds, texts = filter_lengths(ds, cfg.clean, texts, steps)
-    ds, texts, sigs = deduplicate(ds, cfg.clean, texts, steps)
+    if not as_given:
+        ds, texts = filter_lengths(ds, cfg.clean, texts, steps)
+    ds, texts, sigs, repeating = deduplicate(ds, cfg.clean, texts, steps, flag_only=as_given)
+    if as_given:
+        report["flagged"][split] = {"duplicate": repeating}
     report["sources"][split] = {"path": spec, "format": fmt, "records": records, "kept": len(ds), **steps}
+    report["warnings"] += _drop_warning(spec, records, len(ds), cfg.clean)
     if not len(ds):
         raise UserError(f"{spec}: no rows left after cleaning ({records} read; "
                         + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in steps.items()
-                                    if v and k.startswith("dropped")) + ")",
+                                    if isinstance(v, int) and v and k.startswith("dropped")) + ")",
                         hint="loosen data.clean (min_chars, max_chars, near_threshold)")
     return ds, texts, sigs
 
 
+def validation_share(cfg: DataConfig, rows: int) -> float:
+    """validation_size, lowered so that at most validation_max_rows rows are split off."""
+    if not cfg.validation_max_rows or not rows:
+        return cfg.validation_size
+    return min(cfg.validation_size, cfg.validation_max_rows / rows)
+
+
 def _split_train(ds, texts, sigs, cfg: DataConfig, schema: str, named: set[str]) -> tuple[dict, dict, dict]:
     labels = ds["label"] if schema == "classification" else None
-    cut = split_indices(len(ds), 0.0 if "validation" in named else cfg.validation_size,
+    cut = split_indices(len(ds), 0.0 if "validation" in named else validation_share(cfg, len(ds)),
                         0.0 if "test" in named else cfg.test_size, cfg.seed, labels)
     cut = {name: idx for name, idx in cut.items() if name == "train" or name not in named}
     return ({name: ds.select(idx) for name, idx in cut.items()},
@@ -191,7 +228,7 @@ def _label_warnings(splits: dict) -> list[str]:
 
 
 def _build(cfg: DataConfig, schema: str, work: Path) -> tuple[dict, dict]:
-    report: dict = {"schema": schema, "sources": {}}
+    report: dict = {"schema": schema, "sources": {}, "warnings": [], "flagged": {}}
     loaded = {split: _load_and_clean(getattr(cfg, split), split, schema, cfg, work, report)
               for split in SPLITS if getattr(cfg, split)}
     if "train" not in loaded:
@@ -199,8 +236,8 @@ def _build(cfg: DataConfig, schema: str, work: Path) -> tuple[dict, dict]:
     splits, texts, sigs = _split_train(*loaded["train"], cfg, schema, set(loaded) - {"train"})
     for name in set(loaded) - {"train"}:
         splits[name], texts[name], sigs[name] = loaded[name]
-    splits = remove_leakage(splits, texts, sigs, cfg.clean, report)
-    report["warnings"] = _label_warnings(splits)
+    splits = remove_leakage(splits, texts, sigs, cfg.clean, report, frozenset(report["flagged"]))
+    report["warnings"] += _label_warnings(splits)
     report["rows"] = {name: len(ds) for name, ds in splits.items()}
     if schema == "classification":
         report["labels"] = {name: dict(Counter(ds["label"])) for name, ds in splits.items()}

@@ -42,6 +42,11 @@ def headline(evaluation: dict, summary: dict) -> list[str]:
         lines.append(f"{name}: {fmt(row['base'], scale)} (base) -> {fmt(row['tuned'], scale)} (fine-tuned), "
                      f"{fmt_delta(row['delta'], scale)}, 95% interval {fmt_delta(low, scale)} to "
                      f"{fmt_delta(high, scale)}: {judge(row)}.")
+    subset = evaluation.get("leak_free") or {}
+    for name, row in (subset.get("metrics") or {}).items():
+        scale = row.get("scale", "fraction")
+        lines.append(f"{name} on the leak-free subset ({subset['examples']} rows without the flagged duplicates and "
+                     f"repeats of training data): {fmt(row['base'], scale)} -> {fmt(row['tuned'], scale)}.")
     if not lines:
         lines.append("No base-vs-fine-tuned comparison on held-out data was recorded (no test split, or "
                      "eval.compare_with_base is off).")

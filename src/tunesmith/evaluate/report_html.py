@@ -54,6 +54,7 @@ def task_section(evaluation: dict) -> str:
     parts = [f"<p>{esc(evaluation.get('examples'))} {esc(evaluation.get('split', 'test'))} examples, objective "
              f"{esc(evaluation.get('objective'))}; the interval is a paired bootstrap over examples.</p>",
              table(METRIC_COLUMNS, metric_rows(metrics)), image(plots.metrics_png(metrics), "metrics base vs fine-tuned")]
+    parts += leak_free_parts(evaluation)
     if evaluation.get("generation"):
         parts.append(note("generation: " + ", ".join(f"{k} {v}" for k, v in evaluation["generation"].items())))
     if evaluation.get("implicit_reward"):
@@ -64,6 +65,19 @@ def task_section(evaluation: dict) -> str:
         parts.append(table(["trainer metric on the test split", "value"],
                            [[k, fmt(v)] for k, v in evaluation["test"].items()]))
     return section("Task metrics: base vs fine-tuned", *parts)
+
+
+def leak_free_parts(evaluation: dict) -> list[str]:
+    subset = evaluation.get("leak_free")
+    if not subset:
+        return []
+    flagged = ", ".join(f"{n} {why}" for why, n in subset["flagged"].items() if n) or "none"
+    text = (f"The test file was scored as given (every row). Rows flagged by the data checks: {flagged}"
+            + ("." if subset.get("metrics") else "; no leak-free table is needed."))
+    if not subset.get("metrics"):
+        return [note(text)]
+    return [f"<h3>Leak-free subset: {esc(subset['examples'])} rows</h3>", note(text),
+            table(METRIC_COLUMNS, metric_rows(subset["metrics"]))]
 
 
 def classification_section(evaluation: dict) -> str:

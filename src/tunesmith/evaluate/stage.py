@@ -28,7 +28,7 @@ from tunesmith.evaluate.pair import (
 )
 from tunesmith.evaluate.report import write_report
 from tunesmith.evaluate.scoring import class_probabilities
-from tunesmith.evaluate.tasks import reply_function
+from tunesmith.evaluate.tasks import limited, reply_function, subset_metrics
 from tunesmith.metrics.text import METRICS
 from tunesmith.objectives import get_objective
 from tunesmith.runs import read_json, write_json
@@ -109,6 +109,31 @@ def evaluate_task(pair, config, objective, data, split: str):
     return task(pair, config, objective, data, split)
 
 
+def example_source(example) -> str | None:
+    """The "file:line" an evaluated example came from (chat examples and dataset rows keep it differently)."""
+    return getattr(example, "source", None) or (example.get("_source") if isinstance(example, dict) else None)
+
+
+def leak_free(config, data, split: str, outputs, log) -> dict | None:
+    """A test file scored as given, again without its flagged rows (duplicates, repeats of training data): the
+    subset beside the full result, so a number can be compared with other tools' and checked for leakage."""
+    flagged = ((getattr(data, "data_report", None) or {}).get("flagged") or {}).get(split)
+    if not flagged or outputs is None:
+        return None
+    reasons = {source: why for why, sources in flagged.items() for source in sources}
+    sources = [example_source(x) for x in limited(config, data, split)]
+    keep = [i for i, source in enumerate(sources) if source not in reasons]
+    counts = {why: sum(reasons.get(s) == why for s in sources) for why in flagged}
+    if len(keep) == len(sources) or not keep:
+        return {"examples": len(keep), "flagged": counts, "metrics": None}
+    metrics = subset_metrics(outputs, keep, config, data.labels)
+    if metrics:
+        log(f"leak-free subset: {len(keep)} of {len(sources)} {split} rows ("
+            + ", ".join(f"{n} {why}" for why, n in counts.items() if n) + " flagged): "
+            + "; ".join(f"{name} {row['base']:.4g} -> {row['tuned']:.4g}" for name, row in metrics.items()))
+    return {"examples": len(keep), "flagged": counts, "metrics": metrics}
+
+
 def evaluate_model(pair: ModelPair, config, objective, data, split: str = "test", log=print) -> dict:
     """Everything eval.json holds: task metrics base vs tuned, samples, forgetting and bias (each None when it does
     not apply or is switched off), and how long each part took."""
@@ -120,7 +145,8 @@ def evaluate_model(pair: ModelPair, config, objective, data, split: str = "test"
     seconds["task"] = round(time.perf_counter() - started, 2)
     evaluation = {"objective": objective.name, "split": split, **(result or {"examples": 0, "metrics": {},
                                                                             "samples": []}),
-                  "forgetting": None, "bias": None, "details": {}}
+                  "leak_free": leak_free(config, data, split, outputs, log), "forgetting": None, "bias": None,
+                  "details": {}}
     skipped = {"forgetting": _forgetting_skipped(config, objective), "bias": _bias_skipped(config, outputs)}
     if not skipped["forgetting"]:
         started = time.perf_counter()

@@ -106,6 +106,29 @@ def _argmax(probabilities: list[float]) -> int:
     return max(range(len(probabilities)), key=probabilities.__getitem__)
 
 
+def classification_metrics(base_pred: list[str], tuned_pred: list[str], references: list[str],
+                           labels: list[str]) -> dict:
+    """Accuracy and macro-F1, base vs fine-tuned, from predicted labels."""
+    pairs = lambda predicted: list(zip(predicted, references))  # noqa: E731
+    f1 = lambda items: macro_f1([p for p, _ in items], [r for _, r in items], labels)  # noqa: E731
+    return {"accuracy": metric_row([float(p == r) for p, r in pairs(base_pred)],
+                                   [float(p == r) for p, r in pairs(tuned_pred)]),
+            "macro_f1": metric_row(pairs(base_pred), pairs(tuned_pred), f1)}
+
+
+def subset_metrics(outputs: TaskOutputs, keep: list[int], config, labels: list[str] | None) -> dict | None:
+    """The task's metrics on the rows `keep` of what the models already produced (no new inference); None for
+    tasks whose outputs are not per row (perplexity blocks, preference pairs)."""
+    pick = lambda values: [values[i] for i in keep]  # noqa: E731
+    if outputs.kind == "classification":
+        to_label = lambda probabilities: [labels[_argmax(p)] for p in pick(probabilities)]  # noqa: E731
+        return classification_metrics(to_label(outputs.base), to_label(outputs.tuned), pick(outputs.references),
+                                      labels)
+    if outputs.kind == "generation":
+        return compare_replies(pick(outputs.base), pick(outputs.tuned), pick(outputs.references), config.eval.metrics)
+    return None
+
+
 def classification_task(pair, config, rows: list[dict], labels: list[str]) -> tuple[dict, TaskOutputs]:
     texts, references = [r["text"] for r in rows], [r["label"] for r in rows]
     with pair.base() as base:
@@ -113,11 +136,7 @@ def classification_task(pair, config, rows: list[dict], labels: list[str]) -> tu
     tuned_probs = class_probabilities(pair.tuned, pair.tokenizer, texts, config.eval.batch_size)
     base_pred = [labels[_argmax(p)] for p in base_probs]
     tuned_pred = [labels[_argmax(p)] for p in tuned_probs]
-    pairs = lambda predicted: list(zip(predicted, references))  # noqa: E731
-    f1 = lambda items: macro_f1([p for p, _ in items], [r for _, r in items], labels)  # noqa: E731
-    metrics = {"accuracy": metric_row([float(p == r) for p, r in pairs(base_pred)],
-                                      [float(p == r) for p, r in pairs(tuned_pred)]),
-               "macro_f1": metric_row(pairs(base_pred), pairs(tuned_pred), f1)}
+    metrics = classification_metrics(base_pred, tuned_pred, references, labels)
     samples = [{"prompt": text, "reference": ref, "base": b, "tuned": t}
                for text, ref, b, t in zip(texts, references, base_pred, tuned_pred)]
     result = {"examples": len(rows), "metrics": metrics, "samples": samples,

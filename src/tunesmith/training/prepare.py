@@ -29,8 +29,11 @@ def describe_cleaning(report: dict) -> str:
         parts.append(f"{split}: {source['records']} {source['format']} records -> {source['kept']} kept"
                      + (f" ({steps})" if steps else ""))
     leaks = {k: v for k, v in report.items() if k.startswith("leaked") and v}
+    flagged = {f"{split} {why}": len(rows) for split, found in report.get("flagged", {}).items()
+               for why, rows in found.items() if rows}
     cached = " [prepared data reused from cache]" if report.get("cache") == "hit" else ""
-    return "cleaning: " + "; ".join(parts) + (f"; removed from evaluation as leaked: {leaks}" if leaks else "") + cached
+    return ("cleaning: " + "; ".join(parts) + (f"; removed from evaluation as leaked: {leaks}" if leaks else "")
+            + (f"; kept but flagged (a leak-free subset is scored beside): {flagged}" if flagged else "") + cached)
 
 
 def prepare_inputs(config: RunConfig, log):
