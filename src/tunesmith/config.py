@@ -111,6 +111,8 @@ class ObjectiveConfig(Section):
     loss_on: Literal["assistant", "all"] = Field(
         "assistant", description="sft: tokens that carry loss, the assistant's replies (with end-of-turn) or all"
     )
+    train_reasoning: bool = Field(True, description="sft: a reasoning trace (<think>, or a reasoning/thinking field) "
+                                                    "carries loss like the answer; false = context only")
     class_weights: Literal["none", "balanced"] = Field(
         "none", description="classification: weight the loss by inverse label frequency against imbalance"
     )
@@ -176,9 +178,12 @@ class EvalConfig(Section):
     steps: int = Field(50, gt=0, description="validation loss every N steps during training")
     compare_with_base: bool = Field(True, description="after training, score base and tuned models on the test "
                                                             "split; false also skips forgetting and bias")
-    metrics: list[Literal["exact_match", "json_exact_match", "valid_json", "token_f1", "rouge_l"]] = Field(
+    metrics: list[Literal["exact_match", "json_exact_match", "valid_json", "token_f1", "rouge_l",
+                          "tool_call_exact_match", "function_name_accuracy", "arguments_valid_json", "argument_f1",
+                          "call_decision_accuracy", "final_answer_exact_match", "trace_words"]] = Field(
         ["exact_match"], description="generation objectives: task metrics on the test split (the first one also "
-                                     "scores the bias probe)"
+                                     "scores the bias probe); tool_call_* and the call metrics score rows whose "
+                                     "reference calls a tool"
     )
     max_new_tokens: int = Field(128, gt=0, description="generation budget per test example")
     batch_size: int = Field(16, gt=0, description="examples generated together (greedy decoding)")

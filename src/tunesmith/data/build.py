@@ -14,7 +14,10 @@ MAX_ERRORS_SHOWN = 10
 def features(schema: str):
     from datasets import Features, List, Value
 
-    message = {"role": Value("string"), "content": Value("string"), "weight": Value("int8")}
+    # tool_calls and tools are JSON strings (see data/tools.py): their argument objects differ from row to row.
+    message = {"role": Value("string"), "content": Value("string"), "weight": Value("int8"),
+               "tool_calls": Value("string"), "tool_call_id": Value("string"), "reasoning": Value("string"),
+               "tools": Value("string")}
     columns = {
         "chat": {"messages": List(message)},
         "text": {"text": Value("string")},

@@ -5,11 +5,26 @@ Schemas: chat {messages}, text {text}, classification {text, label}, preference 
 
 from __future__ import annotations
 
-from tunesmith.data.load import Record
-from tunesmith.errors import UserError
+import json
+import re
 
-ROLES = ("system", "user", "assistant")
-SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
+from tunesmith.data.load import Record
+from tunesmith.data.tools import (
+    calls_of,
+    check_calls,
+    check_tool_results,
+    check_tools,
+    json_value,
+    split_reasoning,
+    tools_of,
+    with_tools,
+)
+from tunesmith.errors import UserError
+from tunesmith.metrics.tools import parse_reply
+
+ROLES = ("system", "user", "assistant", "tool")
+SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "function_call": "assistant", "observation": "tool", "tool": "tool"}
 
 # Checked in order: the first whose fields are all present names the record's format.
 FORMATS = {
@@ -45,51 +60,131 @@ def check_text(value, where: str, field: str) -> str:
     return value
 
 
-def check_messages(messages, where: str, field: str = "messages", final_assistant: bool = True) -> list[dict]:
+def _message(message, i: int, where: str, field: str, tools, calls_so_far: int) -> dict:
+    name = f"{field}[{i}]"
+    if not isinstance(message, dict) or "role" not in message:
+        raise UserError(f"{where}: {name} needs 'role' and 'content'")
+    role = {"function": "tool"}.get(message["role"], message["role"])  # OpenAI's older function-calling role
+    if role not in ROLES:
+        raise UserError(f"{where}: {name}.role is '{role}'; expected one of {', '.join(ROLES)}")
+    if role == "system" and i != 0:
+        raise UserError(f"{where}: {name} is a system message; only the first message may be one")
+    raw_calls = message.get("tool_calls") or ([message["function_call"]] if message.get("function_call") else None)
+    if raw_calls is not None and role != "assistant":
+        raise UserError(f"{where}: {name} has tool_calls but only assistant messages make calls")
+    clean = {"role": role, "weight": 1}
+    if role == "assistant":
+        reasoning, content = split_reasoning(message, where, name)
+        clean["reasoning"] = reasoning or None
+    else:
+        content = message.get("content")
+    if raw_calls:
+        clean["tool_calls"] = json.dumps(check_calls(raw_calls, where, f"{name}.tool_calls", tools, calls_so_far))
+        clean["content"] = content.strip() if isinstance(content, str) else ""
+    elif "content" not in message:
+        raise UserError(f"{where}: {name} needs 'role' and 'content'")
+    else:
+        clean["content"] = check_text(content, where, f"{name}.content")
+    if role == "tool":
+        clean["tool_call_id"] = str(message.get("tool_call_id") or "") or None
+    if "weight" in message:  # OpenAI fine-tuning format: weight 0 = no loss on this assistant message
+        if role != "assistant" or message["weight"] not in (0, 1):
+            raise UserError(f"{where}: {name}.weight must be 0 or 1 and only on assistant messages")
+        clean["weight"] = int(message["weight"])
+    return {k: v for k, v in clean.items() if v is not None}
+
+
+def check_messages(messages, where: str, field: str = "messages", final_assistant: bool = True,
+                   tools: list[dict] | None = None) -> list[dict]:
+    """Validated messages in the stored form (see data/tools.py for the tool-calling fields)."""
     if not isinstance(messages, list) or not messages:
         raise UserError(f"{where}: field '{field}' must be a non-empty list of {{role, content}} objects")
-    out = []
+    out: list[dict] = []
     for i, message in enumerate(messages):
-        name = f"{field}[{i}]"
-        if not isinstance(message, dict) or "role" not in message or "content" not in message:
-            raise UserError(f"{where}: {name} needs 'role' and 'content'")
-        role = message["role"]
-        if role not in ROLES:
-            raise UserError(f"{where}: {name}.role is '{role}'; expected one of {', '.join(ROLES)}")
-        if role == "system" and i != 0:
-            raise UserError(f"{where}: {name} is a system message; only the first message may be one")
-        clean = {"role": role, "content": check_text(message["content"], where, f"{name}.content"), "weight": 1}
-        if "weight" in message:  # OpenAI fine-tuning format: weight 0 = no loss on this assistant message
-            if role != "assistant" or message["weight"] not in (0, 1):
-                raise UserError(f"{where}: {name}.weight must be 0 or 1 and only on assistant messages")
-            clean["weight"] = int(message["weight"])
-        out.append(clean)
+        calls = sum(len(calls_of(m)) for m in out)
+        out.append(_message(message, i, where, field, tools, calls))
     _check_turn_order(out, where, final_assistant)
-    return out
+    check_tool_results(out, where, field)
+    return with_tools(out, tools)
 
 
 def _check_turn_order(messages: list[dict], where: str, final_assistant: bool) -> None:
-    turns = [m["role"] for m in messages if m["role"] != "system"]
+    turns = [m for m in messages if m["role"] != "system"]
     for previous, current in zip(turns, turns[1:]):
-        if previous == current:
-            raise UserError(f"{where}: two '{current}' messages in a row; user and assistant must alternate")
-    if not turns or turns[0] != "user":
+        calling = previous["role"] == "assistant" and previous.get("tool_calls")
+        if current["role"] == "tool" and not (calling or previous["role"] == "tool"):
+            raise UserError(f"{where}: a tool result must follow the assistant message that made the call")
+        if calling and current["role"] != "tool":
+            raise UserError(f"{where}: an assistant message with tool_calls must be followed by their tool results")
+        if previous["role"] == "tool" and current["role"] == "user":
+            raise UserError(f"{where}: after tool results the assistant answers; a user message came first")
+        if previous["role"] == current["role"] != "tool":
+            raise UserError(f"{where}: two '{current['role']}' messages in a row; user and assistant must alternate")
+    if not turns or turns[0]["role"] != "user":
         raise UserError(f"{where}: the conversation must start with a user message (after an optional system one)")
-    if final_assistant and turns[-1] != "assistant":
+    if final_assistant and turns[-1]["role"] != "assistant":
         raise UserError(f"{where}: the last message must be the assistant's reply (it is what the model learns)")
-    if not final_assistant and turns[-1] != "user":
+    if not final_assistant and turns[-1]["role"] != "user":
         raise UserError(f"{where}: a preference prompt must end with the user's message")
 
 
-def _sharegpt(turns, where: str) -> list[dict]:
+def row_tools(fields: dict, where: str) -> list[dict] | None:
+    """The row's tool definitions (OpenAI `tools`, the older `functions`, or ShareGPT's JSON string), checked."""
+    for key in ("tools", "functions"):
+        if fields.get(key):
+            return check_tools(fields[key], where, key)
+    return None
+
+
+def _sharegpt(turns, where: str, tools: list[dict] | None) -> list[dict]:
+    """ShareGPT rows, with the tool-calling variants: LLaMA-Factory's function_call/observation turns, and
+    Hermes-style <tool_call>/<tool_response> tags with the tools in a <tools> block of the system turn."""
     if not isinstance(turns, list):
         raise UserError(f"{where}: field 'conversations' must be a list of {{from, value}} objects")
     messages = []
     for i, turn in enumerate(turns):
         if not isinstance(turn, dict) or turn.get("from") not in SHAREGPT_ROLES or "value" not in turn:
             raise UserError(f"{where}: conversations[{i}] needs 'from' ({', '.join(SHAREGPT_ROLES)}) and 'value'")
-        messages.append({"role": SHAREGPT_ROLES[turn["from"]], "content": turn["value"]})
-    return check_messages(messages, where, "conversations")
+        messages.append(_sharegpt_turn(turn, where, f"conversations[{i}]"))
+    tools = tools or _hermes_tools(messages, where)
+    merged: list[dict] = []
+    for message in messages:  # a function_call turn joins the gpt turn before it
+        if merged and message.get("tool_calls") and merged[-1]["role"] == "assistant" and not merged[-1].get(
+                "tool_calls"):
+            merged[-1] = {**merged[-1], "tool_calls": message["tool_calls"]}
+        else:
+            merged.append(message)
+    return check_messages(merged, where, "conversations", tools=tools)
+
+
+def _sharegpt_turn(turn: dict, where: str, field: str) -> dict:
+    role, value = SHAREGPT_ROLES[turn["from"]], turn["value"]
+    if turn["from"] == "function_call":
+        call = json_value(value, where, f"{field}.value") if isinstance(value, str) else value
+        return {"role": "assistant", "content": "", "tool_calls": call if isinstance(call, list) else [call]}
+    if role == "assistant" and isinstance(value, str) and "<tool_call>" in value:
+        reply = parse_reply(value)
+        if reply["invalid"]:
+            raise UserError(f"{where}: {field}.value holds a <tool_call> block that is not valid JSON with a name")
+        return {"role": "assistant", "content": reply["content"], "tool_calls": reply["tool_calls"],
+                **({"reasoning": reply["reasoning"]} if reply["reasoning"] else {})}
+    if role == "tool" and isinstance(value, str):
+        value = re.sub(r"</?tool_response>", "", value).strip()
+    return {"role": role, "content": value}
+
+
+def _hermes_tools(messages: list[dict], where: str) -> list[dict] | None:
+    system = messages[0] if messages and messages[0]["role"] == "system" else None
+    found = re.search(r"<tools>(.*?)</tools>", system["content"], re.S) if system else None
+    if not found:
+        return None
+    body = found.group(1).strip()
+    definitions = json_value(body, where, "the system turn's <tools> block") if body.startswith("[") else [
+        json_value(line, where, "the system turn's <tools> block") for line in body.splitlines() if line.strip()]
+    system["content"] = (system["content"][: found.start()] + system["content"][found.end():]).strip()
+    if not system["content"]:
+        messages.remove(system)
+    return check_tools(definitions, where, "<tools>")
 
 
 def _alpaca(fields: dict, where: str) -> list[dict]:
@@ -104,9 +199,9 @@ def _alpaca(fields: dict, where: str) -> list[dict]:
 
 def to_chat(kind: str, fields: dict, where: str) -> list[dict]:
     if kind == "messages":
-        return check_messages(fields["messages"], where)
+        return check_messages(fields["messages"], where, tools=row_tools(fields, where))
     if kind == "sharegpt":
-        return _sharegpt(fields["conversations"], where)
+        return _sharegpt(fields["conversations"], where, row_tools(fields, where))
     if kind == "alpaca":
         return _alpaca(fields, where)
     return [{"role": "user", "content": check_text(fields["prompt"], where, "prompt"), "weight": 1},
@@ -176,7 +271,9 @@ def to_schema(record: Record, schema: str, system_prompt: str | None = None,
     if schema == "chat":
         messages = to_chat(kind, fields, where)
         if system_prompt and messages[0]["role"] != "system":
-            messages = [{"role": "system", "content": system_prompt, "weight": 1}, *messages]
+            first = {k: v for k, v in messages[0].items() if k != "tools"}
+            messages = with_tools([{"role": "system", "content": system_prompt, "weight": 1}, first, *messages[1:]],
+                                  tools_of(messages))
         return kind, {"messages": messages}
     if schema == "preference":
         row = to_preference(kind, fields, where)

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+from tunesmith.data.tools import template_inputs
 from tunesmith.errors import UserError
 
 IGNORE = -100
 
 
 def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> str:
-    """The exact text the model sees; training and inference both go through here."""
-    plain = [{"role": m["role"], "content": m["content"]} for m in messages]
+    """The exact text the model sees; training and inference both go through here. Tool definitions, calls,
+    results and reasoning traces are rendered as data/tools.py says."""
     if tokenizer.chat_template is None:
         raise UserError(
             "the model's tokenizer has no chat template, so chat examples cannot be formatted",
             hint="use a chat (instruct) model, or a model folder whose tokenizer_config.json sets chat_template",
         )
-    return tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=add_generation_prompt)
+    plain, tools = template_inputs(tokenizer, messages)
+    return tokenizer.apply_chat_template(plain, tools=tools, tokenize=False, add_generation_prompt=add_generation_prompt)
 
 
-def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
-    """Full text and the character spans of the assistant replies that carry loss (reply + end-of-turn)."""
+def _without_trace(text: str, message: dict, span: tuple[int, int]) -> list[tuple[int, int]]:
+    """The span with the message's <think> trace cut out."""
+    start = text.find(message["reasoning"], *span)
+    if start < 0:
+        return [span]
+    opened = text.rfind("<think>", span[0], start)
+    closed = text.find("</think>", start)
+    low, high = (opened if opened >= 0 else start), (closed + len("</think>") if closed >= 0 else start)
+    return [part for part in ((span[0], low), (high, span[1])) if part[1] > part[0]]
+
+
+def assistant_spans(tokenizer, messages: list[dict], train_reasoning: bool = True) -> tuple[str, list[tuple[int, int]]]:
+    """Full text and the character spans of the assistant replies that carry loss (reply + end-of-turn; without
+    the reasoning trace unless train_reasoning)."""
     text = render(tokenizer, messages)
     spans = []
     for i, message in enumerate(messages):
@@ -33,13 +47,14 @@ def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[in
                 "located reliably",
                 hint="set objective.loss_on=all, or use a model whose template appends each turn unchanged",
             )
-        spans.append((len(before), len(through)))
+        span = (len(before), len(through))
+        spans += _without_trace(text, message, span) if message.get("reasoning") and not train_reasoning else [span]
     return text, spans
 
 
-def tokenize_chat(tokenizer, messages: list[dict], loss_on: str = "assistant") -> dict:
+def tokenize_chat(tokenizer, messages: list[dict], loss_on: str = "assistant", train_reasoning: bool = True) -> dict:
     """input_ids and labels (IGNORE outside the assistant's replies when loss_on == 'assistant')."""
-    text, spans = assistant_spans(tokenizer, messages)
+    text, spans = assistant_spans(tokenizer, messages, train_reasoning)
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = encoded["input_ids"]
     if loss_on == "all":

@@ -15,7 +15,7 @@ from tunesmith.evaluate.stage import (
            evaluate_trained,
            summary_fields,
 )
-from tunesmith.metrics.text import METRICS
+from tunesmith.metrics import METRICS
 
 __all__ = ["METRICS", "bootstrap_ci", "compare_with_base", "evaluate_model", "evaluate_run", "evaluate_trained",
            "metric_row", "paired_bootstrap", "score", "summary_fields", "write_report"]

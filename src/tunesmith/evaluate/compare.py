@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from tunesmith.metrics.text import METRICS
+from tunesmith.metrics import LENGTHS, METRICS
 
 SAMPLES = 2000
 
@@ -50,9 +50,10 @@ def paired_bootstrap(base: Sequence, tuned: Sequence, statistic: Callable[[list]
 
 
 def metric_row(base: Sequence, tuned: Sequence, statistic: Callable[[list], float] | None = None,
-               higher_is_better: bool = True, scale: str = "fraction") -> dict:
+               higher_is_better: bool | None = True, scale: str = "fraction") -> dict:
     """One line of the comparison table. Without a statistic, values are per-example scores and the mean is used.
-    scale: "fraction" (shown as a percentage) or "value" (a plain number: perplexity, margins)."""
+    scale: "fraction" (shown as a percentage) or "value" (a plain number: perplexity, margins). higher_is_better
+    None: a quantity with no better direction (a trace's length)."""
     if statistic is None:
         diffs = [t - b for b, t in zip(base, tuned, strict=True)]
         row = {"base": mean(base), "tuned": mean(tuned), "delta": mean(diffs), "delta_ci95": bootstrap_ci(diffs)}
@@ -68,8 +69,16 @@ def score(replies: list[str], references: list[str], metrics: list[str]) -> dict
 
 def compare_replies(base_replies: list[str], tuned_replies: list[str], references: list[str],
                     metrics: list[str]) -> dict[str, dict]:
+    """One row per metric, over the examples it applies to (a metric scores None where it does not: a call
+    metric on a row whose reference makes no call); `examples` says how many that was."""
     base_scores, tuned_scores = score(base_replies, references, metrics), score(tuned_replies, references, metrics)
-    return {name: metric_row(base_scores[name], tuned_scores[name]) for name in metrics}
+    rows = {}
+    for name in metrics:
+        pairs = [(b, t) for b, t in zip(base_scores[name], tuned_scores[name]) if b is not None and t is not None]
+        row = metric_row([b for b, _ in pairs], [t for _, t in pairs],
+                         **({"higher_is_better": None, "scale": "value"} if name in LENGTHS else {}))
+        rows[name] = {**row, "examples": len(pairs)} if len(pairs) != len(references) else row
+    return rows
 
 
 def compare_with_base(generate_base: Callable, generate_tuned: Callable, conversations: list[list[dict]],

@@ -29,7 +29,7 @@ from tunesmith.evaluate.pair import (
 from tunesmith.evaluate.report import write_report
 from tunesmith.evaluate.scoring import class_probabilities
 from tunesmith.evaluate.tasks import limited, reply_function, subset_metrics
-from tunesmith.metrics.text import METRICS
+from tunesmith.metrics import METRICS
 from tunesmith.objectives import get_objective
 from tunesmith.runs import read_json, write_json
 

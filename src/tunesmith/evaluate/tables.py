@@ -19,6 +19,8 @@ def judge(row: dict) -> str:
     """better / worse / no clear difference: whether the 95% interval of the difference excludes zero."""
     low, high = row["delta_ci95"]
     up = row.get("higher_is_better", True)
+    if up is None:
+        return "longer" if low > 0 else "shorter" if high < 0 else "no clear difference"
     if (low > 0 and up) or (high < 0 and not up):
         return "better"
     if (high < 0 and up) or (low > 0 and not up):

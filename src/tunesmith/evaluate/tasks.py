@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from tunesmith.data.tools import answer_text
 from tunesmith.evaluate.compare import compare_replies, metric_row
 from tunesmith.evaluate.outputs import TaskOutputs
 from tunesmith.evaluate.scoring import (
@@ -55,7 +56,7 @@ def generate_seq2seq(model, tokenizer, conversations: list[list[dict]], max_new_
 
 def generation_task(pair, config, examples: list, kind: str) -> tuple[dict, TaskOutputs]:
     conversations = [ex.messages[:-1] for ex in examples]
-    references = [ex.messages[-1]["content"] for ex in examples]
+    references = [answer_text(ex.messages[-1], with_reasoning=False) for ex in examples]
     reply = reply_function(kind, pair.tokenizer, config)
     with pair.base() as base:
         base_replies = reply(base, conversations)

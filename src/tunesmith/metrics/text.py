@@ -77,5 +77,5 @@ def rouge_l(prediction: str, reference: str) -> float:
     return _f1(longest_common_subsequence(predicted, expected), len(predicted), len(expected))
 
 
-METRICS = {"exact_match": exact_match, "valid_json": valid_json, "json_exact_match": json_exact_match,
+TEXT_METRICS = {"exact_match": exact_match, "valid_json": valid_json, "json_exact_match": json_exact_match,
            "token_f1": token_f1, "rouge_l": rouge_l}

@@ -13,7 +13,8 @@ from tunesmith.objectives.registry import Objective, register
 
 
 def prepare(config, tokenizer) -> PreparedData:
-    return prepare_chat_data(config.data, tokenizer, config.objective.loss_on)
+    return prepare_chat_data(config.data, tokenizer, config.objective.loss_on,
+                             config.objective.train_reasoning)
 
 
 def padding_free_trainer(model, tokenizer, train, validation, trainer_args: dict, callbacks, fast: FastConfig):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tunesmith.config import RunConfig
 from tunesmith.data.replay import check_replay, describe_replay
+from tunesmith.data.tools import openai_row
 from tunesmith.hardware import detect
 from tunesmith.methods import get_method
 from tunesmith.models import check_model_kind, load_tokenizer, resolve_model
@@ -66,7 +67,7 @@ def _write_split(path: Path, examples) -> str:
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w") as handle:
         for example in examples:
-            handle.write(json.dumps({"messages": example.messages, "_source": example.source}) + "\n")
+            handle.write(json.dumps({**openai_row(example.messages), "_source": example.source}) + "\n")
     os.replace(tmp, path)
     return file_sha256(str(path))
 
