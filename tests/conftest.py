@@ -147,6 +147,48 @@ def lora_run(tiny_model, tmp_path_factory):
     return train(config, Console(quiet=True)), config
 
 
+TOOL_CALL = {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": json.dumps({"city": "Oslo"})}}
+
+
+def tool_rows() -> list[dict]:
+    """A call to make and a question to answer, with one tool: what the tool-calling run learns by heart."""
+    from tunesmith.quickstart.tool_task import TOOLS
+
+    weather = [t for t in TOOLS if t["function"]["name"] == "get_weather"]
+    call = {"tools": weather, "messages": [{"role": "user", "content": "Weather in Oslo?"},
+                                           {"role": "assistant", "content": None, "tool_calls": [TOOL_CALL]}]}
+    chat = {"tools": weather, "messages": [{"role": "user", "content": "Hi there!"},
+                                           {"role": "assistant", "content": "Hello! How can I help?"}]}
+    return [call, chat]
+
+
+@pytest.fixture(scope="session")
+def tool_run(tiny_model, tmp_path_factory):
+    """A finished full fine-tune of the tiny model that calls get_weather for "Weather in Oslo?" and answers
+    "Hi there!" in text (both rendered through the fallback tool template)."""
+    from rich.console import Console
+
+    from tunesmith.config import build_config
+    from tunesmith.training import train
+
+    folder = tmp_path_factory.mktemp("tool-run")
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tool_rows() * 8))
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tool_rows()))
+    config = build_config({
+        "model": {"name": str(tiny_model)},
+        "data": {"train": str(folder / "train.jsonl"), "test": str(folder / "test.jsonl"), "max_length": 480,
+                 "validation_size": 0.0, "clean": {"dedup_exact": False, "dedup_near": False}},
+        "method": {"name": "full"},
+        "training": {"max_steps": 40, "batch_size": 4, "learning_rate": 3e-3, "logging_steps": 10, "save_steps": 40,
+                     "warmup_ratio": 0.0, "lr_scheduler": "constant"},
+        "eval": {"metrics": ["tool_call_exact_match", "argument_f1", "call_decision_accuracy"], "max_new_tokens": 60,
+                 "forgetting": False, "bias": False},
+        "output": {"dir": str(folder / "runs"), "name": "tools"},
+    })
+    return train(config, Console(quiet=True))
+
+
 def build_tiny_bert(folder: Path, corpus: list[str]) -> Path:
     """A 2-layer BERT encoder with a WordPiece tokenizer trained on `corpus`."""
     import torch

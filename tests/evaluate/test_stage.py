@@ -130,3 +130,16 @@ def test_a_test_file_scored_as_given_has_its_leak_free_subset_beside(tiny_model)
     assert subset["examples"] == 30 and subset["flagged"] == {"duplicate": 1, "leaked": 9}
     assert subset["metrics"]["accuracy"]["tuned"] == pytest.approx(negatives_after / 30)
     assert subset["metrics"]["accuracy"]["delta"] == pytest.approx(0.0)
+
+
+def test_a_tool_calling_run_is_scored_on_its_calls_and_decisions(tool_run):
+    """The trained run calls where the reference calls and answers where it answers; the call metrics count only
+    the row that needs a call, the decision metric both."""
+    evaluation = json.loads((tool_run / "eval.json").read_text())
+    metrics = evaluation["metrics"]
+    assert metrics["tool_call_exact_match"]["tuned"] == 1.0 and metrics["tool_call_exact_match"]["examples"] == 1
+    assert metrics["argument_f1"]["tuned"] == 1.0
+    assert metrics["call_decision_accuracy"]["tuned"] == 1.0 and "examples" not in metrics["call_decision_accuracy"]
+    assert metrics["tool_call_exact_match"]["base"] == 0.0
+    report = json.loads((tool_run / "report.json").read_text())
+    assert report["data"]["report"]["tool_template"] == "fallback"

@@ -82,12 +82,12 @@ def merged_export(lora_run, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def pool(lora_run, second_run, merged_export, tiny_classifier, classification_run, classification_export):
+def pool(lora_run, second_run, merged_export, tiny_classifier, classification_run, classification_export, tool_run):
     from tunesmith.serve import load_models
 
     run, _ = lora_run
     specs = [f"tiny={run}", f"other={second_run}", f"merged={merged_export}", f"sentiment={tiny_classifier}",
-             str(classification_run), str(classification_export.folder)]
+             str(classification_run), str(classification_export.folder), f"tools={tool_run}"]
     return load_models(specs, log=lambda line: None)
 
 

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-MODELS = ["tiny", "other", "merged", "sentiment", "reviews", "reviews-merged"]
+MODELS = ["tiny", "other", "merged", "sentiment", "reviews", "reviews-merged", "tools"]
 ORDER = "Order for Lucia: 9 x cappuccino, size big, delivered."
 PROMPTS = [ORDER, "hey it's Ivan!! ten oat latte (regular) to take away thanks", "Tom here - two big bagels",
            "one tea", "Mia wants 3 small flat whites, delivered to the office please, asap", "2 espresso"]
@@ -119,7 +119,10 @@ def test_models_list_and_lookup(client):
     ({"n": 0}, "n", "greater than or equal to 1"),
     ({"n": 9}, "n", "at most 8"),
     ({"messages": []}, "messages", "at least 1"),
-    ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0.role", "'system'"),
+    ({"messages": [{"role": "robot", "content": "x"}]}, "messages.0.role", "'system'"),
+    ({"messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "3", "tool_call_id": "c1"}]},
+     "messages", "tool result must follow the assistant message that made the call"),
+    ({"tool_choice": "required"}, "tool_choice", "the request has no tools"),
     ({"messages": [{"role": "user", "content": 5}]}, "messages.0.content", "valid string"),
     ({"max_tokens": 65}, "max_tokens", "more than this server allows (64)"),
     ({"messages": user("order " * 600)}, "messages", "maximum context length is 512"),
@@ -263,3 +266,67 @@ def test_metrics_count_requests_tokens_and_latency(http, client):
 
 
 JSON = {"Content-Type": "application/json"}
+
+
+WEATHER_TOOL = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+                                                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                   "required": ["city"]}}}]
+
+
+def test_tool_calls_come_back_in_openais_shape_whole_and_streamed(client):
+    ask = {"model": "tools", "messages": user("Weather in Oslo?"), "tools": WEATHER_TOOL, "temperature": 0,
+           "max_tokens": 60}
+    reply = client.chat.completions.create(**ask)
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    (call,) = choice.message.tool_calls
+    assert call.type == "function" and call.function.name == "get_weather" and call.id.startswith("call_")
+    assert json.loads(call.function.arguments) == {"city": "Oslo"}
+    chunks = list(client.chat.completions.create(**ask, stream=True))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    streamed = [t for d in deltas for t in d.tool_calls or []]
+    assert [(t.index, t.function.name, json.loads(t.function.arguments)) for t in streamed] == [
+        (0, "get_weather", {"city": "Oslo"})]
+    assert not any(d.content for d in deltas) and chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_the_tool_model_answers_in_text_when_no_call_is_needed(client):
+    reply = client.chat.completions.create(model="tools", messages=user("Hi there!"), tools=WEATHER_TOOL,
+                                           temperature=0, max_tokens=30)
+    assert reply.choices[0].message.content == "Hello! How can I help?" and not reply.choices[0].message.tool_calls
+    assert reply.choices[0].finish_reason == "stop"
+    chunks = list(client.chat.completions.create(model="tools", messages=user("Hi there!"), tools=WEATHER_TOOL,
+                                                 temperature=0, max_tokens=30, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello! How can I help?"
+
+
+def test_tool_choice_none_required_and_named(client):
+    base = {"model": "tools", "tools": WEATHER_TOOL, "temperature": 0, "max_tokens": 60}
+    forced = client.chat.completions.create(messages=user("Hi there!"), tool_choice="required", **base).choices[0]
+    # The reply was started as a call to the only tool; whatever the model wrote after it, the call is there.
+    assert (forced.message.tool_calls and forced.message.tool_calls[0].function.name == "get_weather") or \
+        forced.message.content.startswith('<tool_call>{"name": "get_weather", "arguments": ')
+    named = client.chat.completions.create(messages=user("Weather in Oslo?"), **base,
+                                           tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    assert json.loads(named.choices[0].message.tool_calls[0].function.arguments) == {"city": "Oslo"}
+    plain = client.chat.completions.create(messages=user("Weather in Oslo?"), tool_choice="none", **base)
+    assert not plain.choices[0].message.tool_calls
+
+
+def test_a_conversation_with_a_tool_result_is_accepted(client):
+    history = [*user("Weather in Oslo?"),
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": "call_7", "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+               {"role": "tool", "tool_call_id": "call_7", "content": '{"temperature": 3}'}]
+    reply = client.chat.completions.create(model="tools", messages=history, tools=WEATHER_TOOL, temperature=0,
+                                           max_tokens=20)
+    assert reply.choices[0].finish_reason in ("stop", "length", "tool_calls")
+    import openai
+
+    wrong = [*history[:2], {**history[2], "tool_call_id": "call_8"}]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="tools", messages=wrong, tools=WEATHER_TOOL, max_tokens=5)
+    assert "call_8" in info.value.body["message"] and info.value.body["param"] == "messages"

@@ -16,7 +16,7 @@ from tunesmith.data.tools import (
     check_tools,
     json_value,
     split_reasoning,
-    tools_of,
+    with_system,
     with_tools,
 )
 from tunesmith.errors import UserError
@@ -124,8 +124,8 @@ def _check_turn_order(messages: list[dict], where: str, final_assistant: bool) -
         raise UserError(f"{where}: the conversation must start with a user message (after an optional system one)")
     if final_assistant and turns[-1]["role"] != "assistant":
         raise UserError(f"{where}: the last message must be the assistant's reply (it is what the model learns)")
-    if not final_assistant and turns[-1]["role"] != "user":
-        raise UserError(f"{where}: a preference prompt must end with the user's message")
+    if not final_assistant and turns[-1]["role"] not in ("user", "tool"):
+        raise UserError(f"{where}: a prompt must end with the user's message or tool results")
 
 
 def row_tools(fields: dict, where: str) -> list[dict] | None:
@@ -271,9 +271,7 @@ def to_schema(record: Record, schema: str, system_prompt: str | None = None,
     if schema == "chat":
         messages = to_chat(kind, fields, where)
         if system_prompt and messages[0]["role"] != "system":
-            first = {k: v for k, v in messages[0].items() if k != "tools"}
-            messages = with_tools([{"role": "system", "content": system_prompt, "weight": 1}, first, *messages[1:]],
-                                  tools_of(messages))
+            messages = with_system(messages, system_prompt)
         return kind, {"messages": messages}
     if schema == "preference":
         row = to_preference(kind, fields, where)

@@ -257,3 +257,9 @@ def openai_row(messages: list[dict]) -> dict:
         out.append(plain)
     tools = tools_of(messages)
     return {"messages": out, **({"tools": tools} if tools else {})}
+
+
+def with_system(messages: list[dict], content: str) -> list[dict]:
+    """A system message put first, the tools moving with the conversation's first message."""
+    first = {k: v for k, v in messages[0].items() if k != "tools"}
+    return with_tools([{"role": "system", "content": content, "weight": 1}, first, *messages[1:]], tools_of(messages))

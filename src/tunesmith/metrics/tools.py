@@ -39,8 +39,10 @@ def parse_reply(text: str) -> dict:
 
 
 def _call_from_json(text: str) -> dict | None:
+    """A call from the JSON object at the start of `text` (what follows it, such as a cut-off closing tag, is
+    ignored), or None."""
     try:
-        value = json.loads(text)
+        value, _ = json.JSONDecoder().raw_decode(text.strip())
     except (json.JSONDecodeError, ValueError):
         return None
     if not isinstance(value, dict) or not isinstance(value.get("name"), str):

@@ -12,6 +12,7 @@ from tunesmith.serve.errors import APIError
 from tunesmith.serve.generation import Generation
 from tunesmith.serve.responses import Meta, chunk, full_response, sse, usage_chunk
 from tunesmith.serve.schemas import ChatRequest, CompletionRequest, Sampling
+from tunesmith.serve.tool_calls import CallStream, conversation
 
 router = APIRouter()
 
@@ -20,9 +21,10 @@ router = APIRouter()
 async def chat_completions(body: ChatRequest, request: Request):
     state = request.app.state.serve
     served = state.pool.get(body.model, "generate")
-    prompt = served.tokenizer.encode(served.chat_prompt([m.plain() for m in body.messages]), special=False)
-    work = plan_generation(body, [prompt], body.token_budget(), served, state.settings, strip=True)
-    return await answer(state, served, work, body, Meta(chat=True, model=served.name))
+    messages, tools = conversation(body)
+    prompt = served.tokenizer.encode(served.chat_prompt(messages) + tools.prefix, special=False)
+    work = plan_generation(body, [prompt], body.token_budget(), served, state.settings, strip=not tools.prefix)
+    return await answer(state, served, work, body, Meta(chat=True, model=served.name, tools=tools))
 
 
 @router.post("/v1/completions")
@@ -65,8 +67,19 @@ async def answer(state, served, work: Generation, body: Sampling, meta: Meta):
     return JSONResponse(full_response(meta, await state.wait(job)))
 
 
+def _closing(meta: Meta, choice, stream: CallStream):
+    """The last chunks of one choice: text held back while a call might have been starting, the calls, the end."""
+    rest, calls, reason = stream.finish(choice.finish_reason)
+    if rest:
+        yield sse(chunk(meta, choice.index, text=rest))
+    if calls:
+        yield sse(chunk(meta, choice.index, tool_calls=calls))
+    yield sse(chunk(meta, choice.index, finish_reason=reason))
+
+
 async def stream_events(job: Job, meta: Meta, include_usage: bool):
     """SSE chunks as the worker produces text; the client leaving cancels the job's remaining generation."""
+    streams = [CallStream(meta.tools) for _ in range(job.work.rows)]
     try:
         if meta.chat:
             for index in range(job.work.rows):
@@ -74,13 +87,15 @@ async def stream_events(job: Job, meta: Meta, include_usage: bool):
         while True:
             kind, *data = await job.events.get()
             if kind == "delta":
-                yield sse(chunk(meta, data[0], text=data[1]))
+                if text := streams[data[0]].feed(data[1]):
+                    yield sse(chunk(meta, data[0], text=text))
             elif kind == "error":
                 yield sse(data[0].body())
                 break
             else:
                 for choice in data[0].choices:
-                    yield sse(chunk(meta, choice.index, finish_reason=choice.finish_reason))
+                    for event in _closing(meta, choice, streams[choice.index]):
+                        yield event
                 if include_usage:
                     yield sse(usage_chunk(meta, data[0]))
                 break

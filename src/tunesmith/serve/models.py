@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from tunesmith.data.tokenize import render
+from tunesmith.data.tools import with_system
 from tunesmith.errors import UserError
 from tunesmith.serve.errors import APIError
 
@@ -58,7 +59,7 @@ class ServedModel:
 
     def chat_prompt(self, messages: list[dict]) -> str:
         if self.system_prompt and not any(m["role"] == "system" for m in messages):
-            messages = [{"role": "system", "content": self.system_prompt}, *messages]
+            messages = with_system(messages, self.system_prompt)
         try:
             return self.tokenizer.render_chat(messages)
         except UserError as exc:

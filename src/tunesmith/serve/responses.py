@@ -7,11 +7,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from tunesmith.serve.tool_calls import ToolMode, reply_message
+
 
 @dataclass(frozen=True)
 class Meta:
     chat: bool
     model: str
+    tools: ToolMode = ToolMode()
     id: str = ""
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -31,8 +34,9 @@ def usage(completion) -> dict:
 
 def full_response(meta: Meta, completion) -> dict:
     if meta.chat:
-        choices = [{"index": c.index, "message": {"role": "assistant", "content": c.text}, "logprobs": None,
-                    "finish_reason": c.finish_reason} for c in completion.choices]
+        choices = [{"index": c.index, **dict(zip(("message", "finish_reason"),
+                                                  reply_message(meta.tools, c.text, c.finish_reason))),
+                    "logprobs": None} for c in completion.choices]
         return {**meta.envelope("chat.completion", choices), "usage": usage(completion)}
     choices = [{"index": c.index, "text": c.text, "logprobs": None, "finish_reason": c.finish_reason}
                for c in completion.choices]
@@ -40,11 +44,13 @@ def full_response(meta: Meta, completion) -> dict:
 
 
 def chunk(meta: Meta, index: int, text: str | None = None, finish_reason: str | None = None,
-          opening: bool = False) -> dict:
+          opening: bool = False, tool_calls: list[dict] | None = None) -> dict:
     if not meta.chat:
         choice = {"index": index, "text": text or "", "logprobs": None, "finish_reason": finish_reason}
         return meta.envelope("text_completion", [choice])
     delta = {"role": "assistant", "content": ""} if opening else {} if text is None else {"content": text}
+    if tool_calls:
+        delta = {"tool_calls": tool_calls}
     choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
     return meta.envelope("chat.completion.chunk", [choice])
 
