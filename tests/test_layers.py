@@ -22,6 +22,7 @@ LAYERS = [
     "plan",  # the memory a run needs
     "training",  # train(): prepare → fit → finish
     "export", "serve",  # deploy
+    "importing",  # jobs from other tools as tunesmith configs
     "sweep", "quickstart", "studio",  # many runs, the example, the web app
     "cli", "__main__", "__init__",
 ]

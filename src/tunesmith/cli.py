@@ -308,6 +308,22 @@ def sweep(
     run_sweep(run_config, _console(), sweep_folder(run_config, config), trials, timeout, max_steps_per_trial)
 
 
+@app.command("import-openai")
+def import_openai(
+    job: Annotated[Path, typer.Argument(help="the OpenAI fine-tuning job as JSON (retrieve output or create body)")],
+    files: Annotated[Optional[Path], typer.Option(help="folder holding the job's training/validation files "
+                                                       "(FILE_ID or FILE_ID.jsonl)")] = None,
+    model: Annotated[str, typer.Option(help="the local model that trains instead of OpenAI's")] = "smollm2-135m",
+    out: Annotated[Optional[Path], typer.Option(help="config to write (default: JOB.tunesmith.yaml)")] = None,
+) -> None:
+    """Turn an OpenAI fine-tuning job and its files into a tunesmith config that does the same job locally."""
+    from tunesmith.importing.openai_job import import_job
+
+    console = _console()
+    path = import_job(job, files, model, out, lambda line: console.print(line, highlight=False, markup=False))
+    console.print(f"wrote {path}; train it with: tunesmith train {path}")
+
+
 @app.command()
 def export(
     run: Annotated[Path, typer.Argument(help="run directory of a trained model")],

@@ -118,7 +118,8 @@ class ObjectiveConfig(Section):
     )
     beta: float = Field(0.1, gt=0, description="dpo/kto/grpo: strength of the pull towards the reference model")
     loss_type: str = Field("sigmoid", description="dpo: TRL loss variant (sigmoid, ipo, hinge, robust, ...)")
-    reward: str = Field("json_valid", description="grpo: reward function: a built-in name, module:function, "
+    reward: str = Field("json_valid", description="grpo: reward function: a built-in name (json_valid, exact_match, "
+                                                  "json_match), grader:FILE.json (an OpenAI grader), module:function, "
                                                   "or a reward_model run directory")
     num_generations: int = Field(4, gt=1, description="grpo: completions sampled per prompt")
     max_new_tokens: int = Field(64, gt=0, description="grpo: longest sampled completion")

@@ -10,6 +10,7 @@ from pathlib import Path
 from tunesmith.data import PreparedData, load_splits
 from tunesmith.errors import UserError
 from tunesmith.metrics.text import exact_match, json_exact_match, parse_json
+from tunesmith.objectives.graders import grader_reward
 from tunesmith.objectives.classification import without_length_grouping
 from tunesmith.objectives.registry import (
     Objective,
@@ -41,9 +42,12 @@ BUILT_IN = {"json_valid": reward_json_valid, "exact_match": reward_exact_match, 
 
 
 def resolve_reward(spec: str):
-    """A built-in name, `module:function`, or a reward_model run directory (its model/ folder)."""
+    """A built-in name, `grader:FILE.json` (an OpenAI grader), `module:function`, or a reward_model run directory
+    (its model/ folder)."""
     if spec in BUILT_IN:
         return BUILT_IN[spec]
+    if spec.startswith("grader:"):
+        return grader_reward(spec.removeprefix("grader:"))
     if Path(spec, "model").is_dir():
         from transformers import AutoModelForSequenceClassification
 
@@ -54,8 +58,8 @@ def resolve_reward(spec: str):
             return getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as exc:
             raise UserError(f"objective.reward: cannot import {spec} ({exc})") from None
-    raise UserError(f"objective.reward '{spec}' is not a built-in ({', '.join(BUILT_IN)}), module:function, "
-                    "or a reward_model run directory")
+    raise UserError(f"objective.reward '{spec}' is not a built-in ({', '.join(BUILT_IN)}), grader:FILE.json, "
+                    "module:function, or a reward_model run directory")
 
 
 def check(config) -> None:
