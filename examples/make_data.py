@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tunesmith.quickstart.reviews import make_order_preferences, make_reviews
+from tunesmith.quickstart.tool_task import make_tool_examples
 
 HERE = Path(__file__).parent / "data"
 
@@ -19,4 +20,6 @@ def write(name: str, rows: list[dict]) -> None:
 if __name__ == "__main__":
     write("reviews.jsonl", make_reviews(1000, seed=1))
     write("order_preferences.jsonl", make_order_preferences(240, seed=2))
-    print(f"wrote {HERE / 'reviews.jsonl'} and {HERE / 'order_preferences.jsonl'}")
+    write("tool_calls_train.jsonl", make_tool_examples(240, seed=3))
+    write("tool_calls_test.jsonl", make_tool_examples(60, seed=4))
+    print(f"wrote reviews.jsonl, order_preferences.jsonl, tool_calls_train.jsonl and tool_calls_test.jsonl to {HERE}")

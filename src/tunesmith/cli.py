@@ -249,14 +249,19 @@ def eval_run(
     else:
         evaluation = _eval_run_dir(run, console, cv, split, max_examples, forgetting, bias, tasks)
     if evaluation is not None:
-        from tunesmith.evaluate.report import metrics_table
-
-        console.print(metrics_table(f"{evaluation['examples']} {evaluation['split']} examples: base vs fine-tuned",
-                                    evaluation["metrics"]))
-        subset = evaluation.get("leak_free") or {}
-        if subset.get("metrics"):
-            console.print(metrics_table(f"leak-free subset: {subset['examples']} rows", subset["metrics"]))
+        _print_tables(console, evaluation)
     console.print(f"report: {run / 'report.html'}")
+
+
+def _print_tables(console, evaluation: dict) -> None:
+    """The base-vs-fine-tuned table, and the leak-free subset's beside it when the test file had flagged rows."""
+    from tunesmith.evaluate.report import metrics_table
+
+    console.print(metrics_table(f"{evaluation['examples']} {evaluation['split']} examples: base vs fine-tuned",
+                                evaluation["metrics"]))
+    subset = evaluation.get("leak_free") or {}
+    if subset.get("metrics"):
+        console.print(metrics_table(f"leak-free subset: {subset['examples']} rows", subset["metrics"]))
 
 
 def _eval_run_dir(run: Path, console, cv: Optional[int], *args) -> Optional[dict]:
