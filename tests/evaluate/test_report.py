@@ -77,3 +77,16 @@ def test_eval_and_compare_commands(two_runs, monkeypatch, capsys, tmp_path, cli)
     assert code == 2 and "at least two" in err
     code, _, err = cli("eval", str(first), "--cv", "40")
     assert code == 2 and "cannot make 40 folds" in err
+
+
+def test_the_leak_free_subset_is_shown_beside_the_full_result(two_runs, tmp_path):
+    run = tmp_path / "flagged"
+    shutil.copytree(two_runs[1], run)
+    evaluation = json.loads((run / "eval.json").read_text())
+    subset = {name: {**row, "tuned": 0.25} for name, row in evaluation["metrics"].items()}
+    evaluation["leak_free"] = {"examples": 9, "flagged": {"duplicate": 1, "leaked": 2}, "metrics": subset}
+    (run / "eval.json").write_text(json.dumps(evaluation))
+    page = write_report(run).read_text()
+    assert "Leak-free subset: 9 rows" in page and "1 duplicate, 2 leaked" in page
+    report = json.loads((run / "report.json").read_text())
+    assert any("on the leak-free subset (9 rows" in line and "-> 25.0%" in line for line in report["headline"])
