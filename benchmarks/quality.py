@@ -8,6 +8,8 @@ Tasks (the shipped examples):
 - sentiment_minilm: examples/sentiment_minilm.yaml (minilm-l6) on examples/data/reviews.jsonl;
 - sentiment_smollm2_head: examples/sentiment_smollm2_head.yaml (smollm2-135m + a classification head), same data;
 - sft_orders: examples/chat_sft.yaml (smollm2-135m, LoRA SFT) on the quickstart's order-to-JSON examples.
+- sentiment_smollm2_full (only when asked for): the smollm2 task with method full, like for like with the plain
+  script, which trains every parameter.
 
 Each task's rows are split once here (seeded) into train.jsonl and test.jsonl; every system trains on train.jsonl
 (tunesmith splits its validation rows off it, as the config's data.validation_size says; the plain script uses
