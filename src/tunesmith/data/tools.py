@@ -209,6 +209,15 @@ def _fallback(messages: list[dict]) -> list[dict]:
     return [{"role": m["role"], "content": m["content"]} for m in out]
 
 
+def openai_calls(message: dict, arguments_as_text: bool) -> list[dict]:
+    """The message's calls in OpenAI's shape; arguments as JSON text (the API's form) or as an object (what chat
+    templates take)."""
+    return [{"id": c["id"], "type": "function", "function": {
+        "name": c["name"],
+        "arguments": json.dumps(c["arguments"], ensure_ascii=False) if arguments_as_text else c["arguments"]}}
+        for c in calls_of(message)]
+
+
 def _for_model(messages: list[dict]) -> list[dict]:
     """OpenAI-shaped messages for a template that takes tools."""
     out = []
@@ -217,9 +226,7 @@ def _for_model(messages: list[dict]) -> list[dict]:
         if message["role"] == "assistant":
             plain["content"] = answer_text({**message, "tool_calls": None})
             if message.get("tool_calls"):
-                plain["tool_calls"] = [{"id": c["id"], "type": "function",
-                                        "function": {"name": c["name"], "arguments": c["arguments"]}}
-                                       for c in calls_of(message)]
+                plain["tool_calls"] = openai_calls(message, arguments_as_text=False)
         if message["role"] == "tool":
             plain["tool_call_id"] = message.get("tool_call_id") or ""
         out.append(plain)
@@ -251,9 +258,7 @@ def openai_row(messages: list[dict]) -> dict:
             if message.get(key) is not None and (key != "weight" or message["role"] == "assistant"):
                 plain[key] = message[key]
         if message.get("tool_calls"):
-            plain["tool_calls"] = [{"id": c["id"], "type": "function", "function": {
-                "name": c["name"], "arguments": json.dumps(c["arguments"], ensure_ascii=False)}}
-                for c in calls_of(message)]
+            plain["tool_calls"] = openai_calls(message, arguments_as_text=True)
         out.append(plain)
     tools = tools_of(messages)
     return {"messages": out, **({"tools": tools} if tools else {})}
