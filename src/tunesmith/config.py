@@ -78,9 +78,12 @@ class DataConfig(Section):
     validation_max_rows: int | None = Field(1000, gt=0, description="at most this many rows split off for validation; "
                                                                     "null = no cap")
     test_size: float = Field(0.0, ge=0, lt=1, description="fraction of train held out for the final test")
-    max_length: int = Field(1024, gt=8, description="longest example in tokens")
-    too_long: Literal["error", "drop"] = Field(
-        "error", description="examples over max_length: stop with the list, or drop them (counted in the report)"
+    max_length: int | None = Field(None, gt=8, description="longest example in tokens; null: what the model reads, "
+                                   "at most 1024 (config --explain)")
+    too_long: Literal["error", "drop", "truncate"] | None = Field(
+        None, description="examples over max_length: stop with the list, drop them, or keep their first max_length "
+                          "tokens (classification only); counted in the report; null: the objective's "
+                          "(config --explain)"
     )
     system_prompt: str | None = Field(
         None, description="system message for chat examples without one; also used by `tunesmith chat`"

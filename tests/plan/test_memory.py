@@ -271,10 +271,12 @@ def test_training_checks_the_plan_the_command_prints(tiny_config):
     from tunesmith.training.run import _load_model
 
     lines: list[str] = []
-    method, objective, hardware, source, _, data = prepare_inputs(tiny_config, lines.append)
-    _load_model(tiny_config, source, hardware, method, objective, data, lines.append)
+    inputs = prepare_inputs(tiny_config, lines.append)
+    method, objective, hardware, source, data = inputs.method, inputs.objective, inputs.hardware, inputs.source, \
+        inputs.data
+    _load_model(inputs.config, source, hardware, method, objective, data, lines.append)
     planned = plan_run(tiny_config).rows[0].fit.plan
     assert any(line.startswith(f"memory plan: {planned.describe()}") for line in lines)
     with pytest.raises(UserError, match=f"needs about {planned.total_gb:.1f} GiB but only 0.1 GiB is free"):
-        _load_model(tiny_config, source, replace(hardware, available_memory_gb=0.1), method, objective, data,
+        _load_model(inputs.config, source, replace(hardware, available_memory_gb=0.1), method, objective, data,
                     lines.append)

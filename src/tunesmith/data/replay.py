@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tunesmith.config import DataConfig
 from tunesmith.data.dedup import dedup_text, exact_key
-from tunesmith.data.examples import ChatExample, split_stats
+from tunesmith.data.examples import ChatExample, length_limit, split_stats
 from tunesmith.data.pipeline import prepare_splits
 from tunesmith.data.tokenize import IGNORE, prompt_token_ids
 from tunesmith.errors import UserError
@@ -124,7 +124,7 @@ def base_replay(answer, tokenizer, cfg: DataConfig, model_path: str, dtype: str,
     cache = _cache_path(model_path, dtype, prompts, cfg.replay.max_new_tokens) if cfg.cache else None
     answers = base_answers(answer, prompts, cfg.replay.max_new_tokens, cache)
     kept = [(text, p, a) for text, p, a in zip(chosen, prompts, answers)
-            if a and len(p) + len(a) <= cfg.max_length]
+            if a and len(p) + len(a) <= length_limit(cfg)[0]]
     examples = [ChatExample(f"replay:{instructions.index(text) + 1}", [
         {"role": "user", "content": text},
         {"role": "assistant", "content": tokenizer.decode(a, skip_special_tokens=True).strip()}])

@@ -21,6 +21,7 @@ from tunesmith.hardware import detect
 from tunesmith.models import ModelSource, load_tokenizer, resolve_model
 from tunesmith.models.saved import SavedModel, load_weights
 from tunesmith.objectives import get_objective
+from tunesmith.objectives.lengths import decide_lengths
 from tunesmith.runs import create_run, update_manifest, write_json
 
 
@@ -91,6 +92,7 @@ def load_external(target: str, base: str | None, config: RunConfig, data_file: s
     hardware = detect(config.model.dtype, config.model.device, config.training.threads)
     base_source = resolve_model(base)
     tokenizer = load_tokenizer(_tokenizer_source(path, base_source) if path.is_dir() else resolve_model(target))
+    config, _ = decide_lengths(config, objective, base_source, tokenizer)
     data = _as_test(objective.prepare_data(config, tokenizer))
     kwargs = objective.head_kwargs(data)
     weights = str(path) if is_adapter else resolve_model(target).path

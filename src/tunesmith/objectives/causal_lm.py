@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tunesmith.data import PreparedData, prepare_splits
+from tunesmith.data.examples import length_limit
 from tunesmith.data.replay import file_replay
 from tunesmith.objectives.registry import (
     Objective,
@@ -28,7 +29,7 @@ def prepare(config, tokenizer) -> PreparedData:
     prepared = PreparedData({}, data_report=report)
     for name, rows in documents.items():
         encoded = tokenizer([row["text"] for row in rows], add_special_tokens=False)["input_ids"]
-        blocks = pack_blocks(encoded, tokenizer.eos_token_id, config.data.max_length)
+        blocks = pack_blocks(encoded, tokenizer.eos_token_id, length_limit(config.data)[0])
         prepared.splits[name] = rows
         prepared.tokenized[name] = [{"input_ids": b, "labels": list(b)} for b in blocks]
         prepared.report[name] = {"examples": len(blocks), "documents": len(rows), "tokens": sum(map(len, blocks)),

@@ -7,6 +7,7 @@ costs only the head's matrix multiply.
 from __future__ import annotations
 
 from tunesmith.data import PreparedData, keep_within_length, prepare_splits, split_stats
+from tunesmith.data.examples import length_limit
 from tunesmith.errors import UserError
 from tunesmith.metrics.classification import accuracy, macro, per_class
 from tunesmith.objectives.registry import (
@@ -33,6 +34,7 @@ def prepare(config, tokenizer) -> PreparedData:
                             hint="add training examples for it, or set data.labels")
         encoded = tokenizer(list(ds["text"]), add_special_tokens=True)["input_ids"]
         keep = keep_within_length(name, list(ds["_source"]), [len(x) for x in encoded], config.data, report)
+        encoded = truncated(tokenizer, list(ds["text"]), encoded, length_limit(config.data)[0])
         rows = [{"input_ids": encoded[i], "labels": ids[ds[i]["label"]]} for i in keep]
         prepared.splits[name] = [ds[i] for i in keep]
         prepared.tokenized[name] = rows
@@ -40,6 +42,18 @@ def prepare(config, tokenizer) -> PreparedData:
     if len(labels) < 2:
         raise UserError(f"{config.data.train}: classification needs at least two labels, found {labels}")
     return prepared
+
+
+def truncated(tokenizer, texts: list[str], encoded: list[list[int]], limit: int) -> list[list[int]]:
+    """The rows over `limit` tokens encoded again with the tokenizer's truncation (its special tokens kept)."""
+    long = [i for i, row in enumerate(encoded) if len(row) > limit]
+    if not long:
+        return encoded
+    cut = tokenizer([texts[i] for i in long], add_special_tokens=True, truncation=True, max_length=limit)["input_ids"]
+    out = list(encoded)
+    for i, row in zip(long, cut):
+        out[i] = row
+    return out
 
 
 def model_kwargs(data: PreparedData) -> dict:
@@ -120,4 +134,4 @@ def weighted_loss(weights):
 
 register(Objective("classification", "classification", "seq_cls", "SEQ_CLS", prepare, build_trainer,
                    evaluation="classification", serving="classify", model_kwargs=model_kwargs, test_loss=True,
-                   best_metric="eval_accuracy"))
+                   can_truncate=True, best_metric="eval_accuracy"))

@@ -24,6 +24,7 @@ from tunesmith.models.resolve import (
     resolve_model,
 )
 from tunesmith.objectives import get_objective
+from tunesmith.objectives.lengths import decide_lengths
 from tunesmith.plan.memory import (
     Fit,
     MemoryPlan,
@@ -208,10 +209,10 @@ def run_sequence(config, source, objective, seq_len: int | None) -> Sequence:
     runs as `tunesmith train` runs it, and caches its result for it); else data.max_length."""
     if seq_len:
         return Sequence(seq_len, 1.0, "--seq-len", {})
+    tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)
+    config, _ = decide_lengths(config, objective, source, tokenizer)
     if config.data.train is None:
         return Sequence(config.data.max_length, 1.0, "data.max_length (no data.train)", {})
-
-    tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)
     data = objective.prepare_data(config, tokenizer)
     longest = max(r["longest"] for r in data.report.values())
     kwargs = objective.head_kwargs(data)

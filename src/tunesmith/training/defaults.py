@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 from tunesmith.config import RunConfig
+from tunesmith.objectives.lengths import rules as length_rules
 
 # Learning rate of full (and freeze) fine-tuning: the usual rate at a reference width, scaled by
 # (reference width / the model's width) ** power, then held inside [low, high]. Narrow models take larger steps.
@@ -128,6 +129,7 @@ def rules() -> list[tuple[str, str]]:
     peft = ", ".join(f"{m}{'/' + f if f else ''} {r:g}" for (m, f), r in PEFT_RATES.items())
     rows = ", ".join(f"<{limit:,} rows: {n}" for limit, n in EPOCHS_BY_ROWS) + ", more: 1"
     return [
+        *length_rules(),
         ("training.learning_rate", f"full/freeze: {full}, within {FULL_BOUNDS[0]:g}-{FULL_BOUNDS[1]:g}; {peft}; "
                                    + ", ".join(f"{a} as {b}" for a, b in SAME_RATE_AS.items() if a != "freeze")),
         ("training.epochs", f"{rows}; method head x{HEAD_EPOCH_FACTOR} (at most {HEAD_EPOCHS_MAX})"),

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tunesmith.config import RunConfig
 from tunesmith.data.replay import check_replay, describe_replay
@@ -18,6 +20,7 @@ from tunesmith.hardware import detect
 from tunesmith.methods import get_method
 from tunesmith.models import check_model_kind, load_tokenizer, resolve_model
 from tunesmith.objectives import get_objective
+from tunesmith.objectives.lengths import decide_lengths
 from tunesmith.runs import create_run, file_sha256, update_manifest, write_json
 from tunesmith.training.log import RunLog
 
@@ -37,8 +40,27 @@ def describe_cleaning(report: dict) -> str:
             + (f"; kept but flagged (a leak-free subset is scored beside): {flagged}" if flagged else "") + cached)
 
 
-def prepare_inputs(config: RunConfig, log):
-    """(method, objective, hardware, model source, tokenizer, prepared data), failing before any weights load."""
+@dataclass
+class Inputs:
+    """What a run has before weights load; `config` has the data limits decided (`chosen` says how)."""
+    method: Any
+    objective: Any
+    hardware: Any
+    source: Any
+    tokenizer: Any
+    data: Any
+    config: RunConfig
+    chosen: dict
+
+
+def describe_lengths(report: dict, limit: int) -> str | None:
+    counts = {f"{how} {split} {n}": n for how in ("truncated", "dropped")
+              for split, n in report.get(f"{how}_too_long", {}).items()}
+    return f"length: examples over data.max_length={limit} tokens: " + ", ".join(counts) if counts else None
+
+
+def prepare_inputs(config: RunConfig, log) -> Inputs:
+    """Method, objective, hardware, model source, tokenizer and prepared data, failing before any weights load."""
     method, objective = get_method(config.method.name), get_objective(config.objective.name)
     hardware = detect(config.model.dtype, config.model.device, config.training.threads)
     log(f"hardware: {hardware.describe()}")
@@ -52,15 +74,18 @@ def prepare_inputs(config: RunConfig, log):
     log(f"model: {config.model.name} ({source.origin}: {source.path})")
     check_model_kind(source, objective.model_kind, config.model.revision, config.model.trust_remote_code)
     tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)
+    config, chosen = decide_lengths(config, objective, source, tokenizer)
     data = objective.prepare_data(config, tokenizer)
     for warning in data.data_report.get("warnings", []):
         log(f"warning: {warning}")
     log(describe_cleaning(data.data_report))
     if "replay" in data.data_report:
         log(describe_replay(data.data_report["replay"]))
+    if lengths := describe_lengths(data.data_report, config.data.max_length):
+        log(lengths)
     log("data: " + "; ".join(f"{k} {v['examples']} examples, {v['tokens']} tokens ({v['loss_tokens']} with loss)"
                              for k, v in data.report.items()))
-    return method, objective, hardware, source, tokenizer, data
+    return Inputs(method, objective, hardware, source, tokenizer, data, config, chosen)
 
 
 def _write_split(path: Path, examples) -> str:
@@ -75,7 +100,7 @@ def _write_split(path: Path, examples) -> str:
 def prepare_run(config: RunConfig, console) -> Path:
     """`tunesmith data prepare`: a run folder (status "prepared") holding the cleaned splits and the data report."""
     log = RunLog(console)
-    *_, data = prepare_inputs(config, log)
+    data = prepare_inputs(config, log).data
     run = create_run(config, status="prepared")
     log.attach(run)
     staging = run / ".data.tmp"

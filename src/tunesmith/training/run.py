@@ -179,9 +179,12 @@ def prepare(config: RunConfig, console, resume: Path | None, callbacks) -> Stage
     log = RunLog(console if procs.is_main else Console(quiet=True))
     threads = ThreadsFollowFreeCores()  # samples the CPU from here, before data and weights load
     with procs.main_first():  # the main process fills the data cache (and converts a GGUF) once
-        method, objective, hardware, source, tokenizer, data = prepare_inputs(config, log)
+        inputs = prepare_inputs(config, log)
+    method, objective, hardware, source, tokenizer, data = (inputs.method, inputs.objective, inputs.hardware,
+                                                            inputs.source, inputs.tokenizer, inputs.data)
     written = config
-    config, chosen = decide(config, objective, source, data)
+    config, chosen = decide(inputs.config, objective, source, data)
+    chosen = {**inputs.chosen, **chosen}
     if chosen:
         log(describe(chosen))
     checkpoint = latest_checkpoint(resume) if resume else None
