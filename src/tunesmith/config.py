@@ -132,7 +132,9 @@ class TrainingConfig(Section):
     epochs: float | None = Field(None, gt=0, description="passes over the training data (ignored when max_steps > 0); "
                                   "null: by the number of training rows (config --explain)")
     max_steps: int = Field(-1, description="stop after this many optimizer steps; -1 = use epochs")
-    batch_size: int = Field(8, gt=0, description="examples per device per forward pass")
+    batch_size: int | None = Field(None, gt=0, description="examples per device per forward pass; null: the "
+                                   "objective's batch, split into micro-batches while it does not fit the memory "
+                                   "plan (config --explain)")
     gradient_accumulation_steps: int = Field(1, gt=0, description="forward passes per optimizer step")
     learning_rate: float | None = Field(None, gt=0, description="peak learning rate; null: by method, model family and "
                                         "width (config --explain)")

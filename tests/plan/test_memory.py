@@ -268,15 +268,40 @@ def test_training_checks_the_plan_the_command_prints(tiny_config):
     from tunesmith.errors import UserError
     from tunesmith.plan.build import plan_run
     from tunesmith.training.prepare import prepare_inputs
-    from tunesmith.training.run import _load_model
+    from tunesmith.training.run import _fit_memory, _load_model
 
     lines: list[str] = []
     inputs = prepare_inputs(tiny_config, lines.append)
-    method, objective, hardware, source, data = inputs.method, inputs.objective, inputs.hardware, inputs.source, \
-        inputs.data
-    _load_model(inputs.config, source, hardware, method, objective, data, lines.append)
+    method, objective, hardware, data = inputs.method, inputs.objective, inputs.hardware, inputs.data
+    model = _load_model(inputs.config, inputs.source, hardware, method, objective, data, lines.append)
+    _fit_memory(inputs.config, model, method, data, hardware, lines.append, adjustable=False)
     planned = plan_run(tiny_config).rows[0].fit.plan
     assert any(line.startswith(f"memory plan: {planned.describe()}") for line in lines)
     with pytest.raises(UserError, match=f"needs about {planned.total_gb:.1f} GiB but only 0.1 GiB is free"):
-        _load_model(inputs.config, source, replace(hardware, available_memory_gb=0.1), method, objective, data,
-                    lines.append)
+        _fit_memory(inputs.config, model, method, data, replace(hardware, available_memory_gb=0.1), lines.append,
+                    adjustable=False)
+
+
+def test_a_decided_batch_that_does_not_fit_is_split_into_micro_batches(tiny_config):
+    from dataclasses import replace
+
+    from tunesmith.plan.build import plan_loaded_model
+    from tunesmith.training.prepare import prepare_inputs
+    from tunesmith.training.run import _fit_memory, _load_model
+
+    config = tiny_config.model_copy(deep=True)
+    config.training.batch_size = None
+    inputs = prepare_inputs(config, print)
+    assert inputs.config.training.batch_size == 8 and "batch_size" in inputs.chosen
+    method, data = inputs.method, inputs.data
+    model = _load_model(inputs.config, inputs.source, inputs.hardware, method, inputs.objective, data, print)
+    sizes = {}
+    for batch in (8, 4, 2):
+        trial = inputs.config.model_copy(deep=True)
+        trial.training.batch_size = batch
+        sizes[batch] = plan_loaded_model(trial, model, method, data, inputs.hardware).total_gb
+    assert sizes[8] > sizes[4] > sizes[2]
+    tight = replace(inputs.hardware, available_memory_gb=(sizes[4] + sizes[2]) / 2)
+    fitted, why = _fit_memory(inputs.config, model, method, data, tight, print, adjustable=True)
+    t = fitted.training
+    assert (t.batch_size, t.gradient_accumulation_steps) == (2, 4) and "micro-batches of 2 x 4" in why

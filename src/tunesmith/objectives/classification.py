@@ -134,4 +134,4 @@ def weighted_loss(weights):
 
 register(Objective("classification", "classification", "seq_cls", "SEQ_CLS", prepare, build_trainer,
                    evaluation="classification", serving="classify", model_kwargs=model_kwargs, test_loss=True,
-                   can_truncate=True, best_metric="eval_accuracy"))
+                   batch_size=16, can_truncate=True, best_metric="eval_accuracy"))

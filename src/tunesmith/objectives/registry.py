@@ -27,6 +27,7 @@ class Objective:
     padding_free: bool = False  # its trainer joins a batch into one row where fast.padding_free and the model allow
     sequences_per_example: int = 1  # sequences one example puts through the model (preference pairs: 2)
     replay: tuple[str, ...] = ()  # data.replay sources it can mix in: "file" (rows of its schema), "base"
+    batch_size: int = 8  # training.batch_size when the config leaves it unset (the batch its rates are measured at)
     can_truncate: bool = False  # an example over data.max_length may keep its first tokens (data.too_long=truncate)
     best_metric: str = "eval_loss"  # the validation metric that picks the best checkpoint when the config leaves it unset
 

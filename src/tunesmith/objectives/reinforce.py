@@ -64,8 +64,9 @@ def resolve_reward(spec: str):
 
 def check(config) -> None:
     resolve_reward(config.objective.reward)
-    if config.training.batch_size % config.objective.num_generations:
-        raise UserError(f"grpo: training.batch_size={config.training.batch_size} must be a multiple of "
+    batch = config.training.batch_size
+    if batch is not None and batch % config.objective.num_generations:
+        raise UserError(f"grpo: training.batch_size={batch} must be a multiple of "
                         f"objective.num_generations={config.objective.num_generations}")
 
 

@@ -114,6 +114,32 @@ def decide(config: RunConfig, objective, source, data) -> tuple[RunConfig, dict]
                    bool(data.tokenized.get("validation")))
 
 
+def decide_batch(config: RunConfig, objective) -> tuple[RunConfig, dict]:
+    """training.batch_size left unset: the objective's batch, the one its default rates were measured at."""
+    if config.training.batch_size is not None:
+        return config, {}
+    resolved = config.model_copy(deep=True)
+    resolved.training.batch_size = objective.batch_size
+    return resolved, {"batch_size": {"value": objective.batch_size,
+                                     "why": f"objective {objective.name}'s batch (the default rates' own)"}}
+
+
+def fit_batch(config: RunConfig, fits) -> tuple[RunConfig, str | None]:
+    """A decided batch split into micro-batches until `fits(config)` (the memory plan fits the free memory);
+    gradient accumulation keeps the batch the optimizer sees. (config, why) or (config, None) when it fit."""
+    t = config.training
+    micro, accumulate = t.batch_size, t.gradient_accumulation_steps
+    resolved = config
+    while micro > 1 and micro % 2 == 0 and not fits(resolved):
+        micro, accumulate = micro // 2, accumulate * 2
+        resolved = config.model_copy(deep=True)
+        resolved.training.batch_size, resolved.training.gradient_accumulation_steps = micro, accumulate
+    if resolved is config:
+        return config, None
+    return resolved, (f"batch {t.batch_size} does not fit the memory plan: micro-batches of {micro} x "
+                      f"{accumulate} accumulation steps")
+
+
 def describe(chosen: dict) -> str:
     return "defaults: " + "; ".join(f"{field} {_show(v['value'])} ({v['why']})" for field, v in chosen.items())
 
@@ -133,6 +159,8 @@ def rules() -> list[tuple[str, str]]:
         ("training.learning_rate", f"full/freeze: {full}, within {FULL_BOUNDS[0]:g}-{FULL_BOUNDS[1]:g}; {peft}; "
                                    + ", ".join(f"{a} as {b}" for a, b in SAME_RATE_AS.items() if a != "freeze")),
         ("training.epochs", f"{rows}; method head x{HEAD_EPOCH_FACTOR} (at most {HEAD_EPOCHS_MAX})"),
+        ("training.batch_size", "the objective's (16 for classification, 8 otherwise), halved with gradient "
+                                "accumulation doubled while the memory plan does not fit"),
         ("training.metric_for_best", "the objective's: eval_accuracy for classification, eval_loss otherwise"),
         ("training.keep_best", "true when there is a validation split"),
         ("training.early_stopping_patience", f"{PATIENCE} evaluations when there is a validation split and no "

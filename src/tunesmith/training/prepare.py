@@ -22,6 +22,7 @@ from tunesmith.models import check_model_kind, load_tokenizer, resolve_model
 from tunesmith.objectives import get_objective
 from tunesmith.objectives.lengths import decide_lengths
 from tunesmith.runs import create_run, file_sha256, update_manifest, write_json
+from tunesmith.training.defaults import decide_batch
 from tunesmith.training.log import RunLog
 
 
@@ -51,6 +52,7 @@ class Inputs:
     data: Any
     config: RunConfig
     chosen: dict
+    written: RunConfig  # the config as given, before anything was decided
 
 
 def describe_lengths(report: dict, limit: int) -> str | None:
@@ -62,6 +64,8 @@ def describe_lengths(report: dict, limit: int) -> str | None:
 def prepare_inputs(config: RunConfig, log) -> Inputs:
     """Method, objective, hardware, model source, tokenizer and prepared data, failing before any weights load."""
     method, objective = get_method(config.method.name), get_objective(config.objective.name)
+    written = config
+    config, batch = decide_batch(config, objective)
     hardware = detect(config.model.dtype, config.model.device, config.training.threads)
     log(f"hardware: {hardware.describe()}")
     # Impossible combinations fail here, before any file or weight is read.
@@ -74,18 +78,18 @@ def prepare_inputs(config: RunConfig, log) -> Inputs:
     log(f"model: {config.model.name} ({source.origin}: {source.path})")
     check_model_kind(source, objective.model_kind, config.model.revision, config.model.trust_remote_code)
     tokenizer = load_tokenizer(source, config.model.revision, config.model.trust_remote_code)
-    config, chosen = decide_lengths(config, objective, source, tokenizer)
+    config, lengths = decide_lengths(config, objective, source, tokenizer)
     data = objective.prepare_data(config, tokenizer)
     for warning in data.data_report.get("warnings", []):
         log(f"warning: {warning}")
     log(describe_cleaning(data.data_report))
     if "replay" in data.data_report:
         log(describe_replay(data.data_report["replay"]))
-    if lengths := describe_lengths(data.data_report, config.data.max_length):
-        log(lengths)
+    if cut := describe_lengths(data.data_report, config.data.max_length):
+        log(cut)
     log("data: " + "; ".join(f"{k} {v['examples']} examples, {v['tokens']} tokens ({v['loss_tokens']} with loss)"
                              for k, v in data.report.items()))
-    return Inputs(method, objective, hardware, source, tokenizer, data, config, chosen)
+    return Inputs(method, objective, hardware, source, tokenizer, data, config, {**batch, **lengths}, written)
 
 
 def _write_split(path: Path, examples) -> str:

@@ -37,7 +37,7 @@ from tunesmith.training.callbacks import (
     ThreadsFollowFreeCores,
     TrainingDiverged,
 )
-from tunesmith.training.defaults import decide, describe
+from tunesmith.training.defaults import decide, describe, fit_batch
 from tunesmith.training.distributed import join_processes, save_gathered, shards_weights
 from tunesmith.training.log import RunLog
 from tunesmith.training.prepare import prepare_inputs
@@ -64,6 +64,18 @@ def _dropout_overrides(source, rate: float | None) -> dict:
     return {k: rate for k in config.to_dict() if "dropout" in k and isinstance(getattr(config, k), float)}
 
 
+def _fit_memory(config: RunConfig, model, method, data, hardware, log, adjustable: bool) -> tuple[RunConfig, str | None]:
+    """The memory plan checked; a decided batch (`adjustable`) is split into micro-batches until it fits."""
+    def plan(cfg):
+        return plan_loaded_model(cfg, model, method, data, hardware)
+
+    why = None
+    if adjustable:
+        config, why = fit_batch(config, lambda cfg: plan(cfg).total_gb <= hardware.available_memory_gb)
+    _check_memory(plan(config), hardware, log)
+    return config, why
+
+
 def _load_model(config: RunConfig, source, hardware, method, objective, data, log):
     kwargs = {**_dropout_overrides(source, config.training.dropout),
               **(method.load_kwargs(config) if method.load_kwargs else {}),
@@ -73,7 +85,6 @@ def _load_model(config: RunConfig, source, hardware, method, objective, data, lo
     model = fuse_adapters(method.apply(model, config.method, objective.task), config.fast).to(hardware.device)
     trainable, total = count_parameters(model)
     log(f"parameters: {trainable:,} trainable of {total:,} ({100 * trainable / total:.2f}%), method {method.name}")
-    _check_memory(plan_loaded_model(config, model, method, data, hardware), hardware, log)
     return model
 
 
@@ -182,7 +193,6 @@ def prepare(config: RunConfig, console, resume: Path | None, callbacks) -> Stage
         inputs = prepare_inputs(config, log)
     method, objective, hardware, source, tokenizer, data = (inputs.method, inputs.objective, inputs.hardware,
                                                             inputs.source, inputs.tokenizer, inputs.data)
-    written = config
     config, chosen = decide(inputs.config, objective, source, data)
     chosen = {**inputs.chosen, **chosen}
     if chosen:
@@ -190,13 +200,17 @@ def prepare(config: RunConfig, console, resume: Path | None, callbacks) -> Stage
     checkpoint = latest_checkpoint(resume) if resume else None
     if resume and checkpoint is None:
         raise UserError(f"{resume} has no checkpoint to resume from", hint="start a new run instead")
-    run = procs.share((resume or create_run(written)) if procs.is_main else None)
+    run = procs.share((resume or create_run(inputs.written)) if procs.is_main else None)
     if procs.is_main:
         log.attach(run)
-        if chosen:
-            record_defaults(run, config, chosen)
     set_seed(config.training.seed)  # new heads and adapters are initialised from the run's seed, not from chance
     model = _load_model(config, source, hardware, method, objective, data, log)
+    config, split = _fit_memory(config, model, method, data, hardware, log, "batch_size" in chosen)
+    if split:
+        chosen["batch_size"]["why"] += f"; {split}"
+        log(f"defaults: {split}")
+    if procs.is_main and chosen:
+        record_defaults(run, config, chosen)
     if config.data.replay.source == "base":
         with procs.main_first():  # the main process generates and caches the base's answers; the others read them
             log(describe_replay(mix_base_replay(model, tokenizer, data, config.data, source.path, hardware.dtype)))
