@@ -28,10 +28,10 @@ def test_the_search_is_centred_on_the_starting_rate_and_ranks_on_the_objective_m
     assert tiny_config.training.learning_rate == 3e-3  # the user's config is left as it was
 
 
-def _write(config, tmp_path, **training) -> str:
+def _write(config, tmp_path, compare: bool = False, **training) -> str:
     raw = config.model_dump(mode="json")
     raw["training"].update(training, threads=1)
-    raw["eval"].update(compare_with_base=False)
+    raw["eval"].update(compare_with_base=compare, forgetting=False, bias=False)
     path = tmp_path / "auto.yaml"
     path.write_text(yaml.safe_dump(raw))
     return str(path)
@@ -55,13 +55,67 @@ def test_auto_keeps_the_best_trial_and_evaluates_it(cli, tiny_config, tmp_path):
     assert "auto: best learning_rate" in out
 
 
-def test_a_budget_that_holds_no_whole_trial_is_a_clear_error(cli, tiny_config, tmp_path):
+def test_a_budget_that_holds_too_short_a_prefix_of_the_schedule_is_a_clear_error(cli, tiny_config, tmp_path):
     code, _, err = cli("train", _write(tiny_config, tmp_path, max_steps=100_000, save_steps=100_000), "--auto",
                        "--budget", "30s")
-    assert code == 2 and "did not hold one whole trial" in err and "Traceback" not in err
+    assert code == 2 and "cannot rank learning rates" in err and "Traceback" not in err
 
 
 def test_auto_needs_validation_data(cli, tiny_config, tmp_path):
     tiny_config.data.validation_size = 0
     code, _, err = cli("train", _write(tiny_config, tmp_path), "--auto")
     assert code == 2 and "validation" in err
+
+
+class _FakeStudy:
+    """The first trial as _measure_pace sees it: stopped by its share of the budget at `steps` of `total`."""
+
+    def __init__(self, steps, total, note="step 40 of 400: the time budget ran out"):
+        from types import SimpleNamespace
+
+        state = SimpleNamespace(is_finished=lambda: True)
+        self.trials = [SimpleNamespace(user_attrs={"steps": steps, "total_steps": total, "note": note}, state=state)]
+        self.queued = []
+
+    def optimize(self, objective, n_trials):
+        assert n_trials == 1
+
+    def enqueue_trial(self, params, user_attrs):
+        self.queued.append(params)
+
+
+@pytest.mark.parametrize(("steps", "note", "cap"), [(40, "step 40 of 400: the time budget ran out", 40),
+                                                    (40, None, None), (40, "step 40: eval_loss fell behind", None)])
+def test_the_first_trial_measures_the_pace_and_shortens_the_rest_only_when_time_stopped_it(
+        steps, note, cap, tiny_config, tmp_path):
+    from tunesmith.sweep.auto import _measure_pace
+
+    study = _FakeStudy(steps, 400, note)
+    assert _measure_pace(study, tiny_config, tmp_path, None, 10.0, 3e-3) == cap
+    assert study.queued == ([{"training.learning_rate": 3e-3}] if cap else [])
+
+
+def test_a_prefix_too_short_to_rank_is_refused(tiny_config, tmp_path):
+    from tunesmith.sweep.auto import _measure_pace
+
+    with pytest.raises(UserError, match="reached step 10 of 400 in its share"):
+        _measure_pace(_FakeStudy(10, 400), tiny_config, tmp_path, None, 10.0, 3e-3)
+
+
+def test_shortened_trials_rank_rates_and_the_best_trains_the_whole_schedule(cli, tiny_config, tmp_path,
+                                                                            monkeypatch):
+    import tunesmith.sweep.auto as auto
+
+    monkeypatch.setattr(auto, "_measure_pace", lambda *args: 4)  # as if a whole trial did not fit a share
+    code, out, err = cli("train", _write(tiny_config, tmp_path, compare=True, max_steps=12), "--auto", "--budget",
+                         "60s")
+    assert code == 0, err
+    run = tmp_path / "runs" / "tiny" / "final"
+    record = json.loads((run / "auto.json").read_text())
+    assert record["shortened_trials"] and record["best"]["steps"] == 4
+    assert all(t["steps"] == 4 for t in record["trials"] if t["state"] == "complete")
+    rates = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    assert rates[-1]["step"] == 12  # the final run trained the whole schedule
+    assert json.loads((run / "manifest.json").read_text())["status"] == "finished"
+    assert "json_exact_match" in json.loads((run / "summary.json").read_text())["comparison"]
+    assert "the final run trains all 12 steps" in out.replace("\n", " ")

@@ -7,6 +7,13 @@ budget runs out. Trials train the full schedule (epochs as the defaults decide),
 validation metric. The best trial is the final run: it already holds the weights trained with the setting found,
 so it is evaluated against the base on the test split instead of trained a second time, and the search is written
 into it (`auto.json`, the manifest's `auto`, the report). A share of the budget is kept for that evaluation.
+
+When a whole trial does not fit a share of the budget (the first trial, at the start rate, runs with a time limit
+of one share and so measures the pace), the trials are shortened instead: each trains the first steps of the full
+schedule that fit a share, all the same number, and is ranked where it stops (the prefix a multi-fidelity search
+ranks on). The best rate then trains the full schedule as the final run, beyond the budget (the log says how long
+it will take at the trials' pace), evaluated like any run. A prefix under MIN_PREFIX of the schedule ranks
+nothing, and --auto says so and exits 2.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ MULTIPLIERS = (1.0, 3.0, 1 / 3, 10.0, 0.1)  # the first trials, times the defaul
 MAX_TRIALS = 12
 EVAL_SHARE = 0.15  # of the budget, kept for the final base-vs-tuned evaluation
 MIN_BUDGET = 30.0  # seconds; below this not even loading a model and its data fits
+SHORT_TRIALS = 3  # shortened trials the budget is shared between (after the one that measures the pace)
+MIN_PREFIX = 0.05  # of the full schedule: the shortest prefix a shortened trial may rank rates on
 UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600}
 
 
@@ -116,7 +125,11 @@ def run_auto(config: RunConfig, console, budget: float) -> Path:
     for factor in MULTIPLIERS:
         study.enqueue_trial({"training.learning_rate": rate * factor}, user_attrs={"origin": f"{factor:.3g}x start"})
     deadline = started + budget * (1 - EVAL_SHARE)
-    objective = trial_objective(search, folder, console, None, MAX_TRIALS, deadline)
+    log(_progress(study, started, budget, search.sweep.metric))
+    cap = _measure_pace(study, search, folder, console, (deadline - started) / (SHORT_TRIALS + 1), rate)
+    if cap:
+        log(f"auto: a whole trial does not fit the budget; each trial trains the first {cap} steps of the schedule")
+    objective = trial_objective(search, folder, console, cap, MAX_TRIALS, deadline)
     while _room_for_another(study, deadline):
         log(_progress(study, started, budget, search.sweep.metric))
         study.optimize(objective, n_trials=1)
@@ -124,14 +137,59 @@ def run_auto(config: RunConfig, console, budget: float) -> Path:
     best = best_trial(study)
     if best is None:
         raise _no_trial_finished(study, budget)
+    if cap:
+        return _train_final(config, folder, study, best, console, (budget, started), search.sweep.metric)
     return _finish(folder / best.user_attrs["run"], study, best, console, (budget, started), search.sweep.metric)
 
 
-def _finish(run: Path, study, best, console, clock: tuple[float, float], metric: str) -> Path:
+def _measure_pace(study, search: RunConfig, folder: Path, console, share: float, rate: float) -> int | None:
+    """Run the first trial within one share of the budget: None when it finished (whole trials fit), else the
+    steps every shortened trial trains (the start rate is queued again to train them too)."""
+    study.optimize(trial_objective(search, folder, console, None, MAX_TRIALS, time.perf_counter() + share),
+                   n_trials=1)
+    first = next(t for t in reversed(study.trials) if t.state.is_finished())  # enqueued ones wait behind it
+    if "time budget" not in (first.user_attrs.get("note") or ""):
+        return None  # it finished, or ended for its own reasons (diverged, pruned): whole trials it is
+    steps, total = first.user_attrs.get("steps", 0), first.user_attrs.get("total_steps", 0)
+    if not total or steps < max(1, MIN_PREFIX * total):
+        raise UserError(f"--budget: a trial reached step {steps} of {total or '?'} in its share ({share:.0f} s); "
+                        f"a prefix under {MIN_PREFIX:.0%} of the schedule cannot rank learning rates",
+                        hint="raise --budget, or shorten the run (fewer rows, data.max_length, training.epochs)")
+    study.enqueue_trial({"training.learning_rate": rate}, user_attrs={"origin": "1x start, shortened"})
+    return steps
+
+
+def _record(study, best, clock: tuple[float, float], metric: str, sweep: Path) -> dict:
     budget, started = clock
-    record = {"budget_seconds": budget, "search_seconds": round(time.perf_counter() - started, 1), "metric": metric,
-              "best": {"trial": best.number, "learning_rate": best.params["training.learning_rate"],
-                       "value": best.value}, "trials": _trials_table(study), "sweep": str(run.parent)}
+    return {"budget_seconds": budget, "search_seconds": round(time.perf_counter() - started, 1), "metric": metric,
+            "best": {"trial": best.number, "learning_rate": best.params["training.learning_rate"],
+                     "value": best.value, "steps": best.user_attrs.get("steps")},
+            "trials": _trials_table(study), "sweep": str(sweep)}
+
+
+def _train_final(config: RunConfig, folder: Path, study, best, console, clock, metric: str) -> Path:
+    """The best rate of shortened trials trained over the whole schedule (beyond the budget) as the final run."""
+    from tunesmith.training import train
+
+    record = {**_record(study, best, clock, metric, folder), "shortened_trials": True}
+    pace = best.user_attrs["seconds"] / max(best.user_attrs["steps"], 1)
+    total = best.user_attrs.get("total_steps") or 0
+    plain_printer(console)(f"auto: best learning_rate {record['best']['learning_rate']:.3g} after "
+                           f"{best.user_attrs['steps']} steps (trial {best.number}); the final run trains all "
+                           f"{total} steps, about {pace * total:.0f} s at the trials' pace")
+    final = config.model_copy(deep=True)
+    final.training.learning_rate = record["best"]["learning_rate"]
+    final.output.dir, final.output.name = str(folder), "final"
+    run = train(final, console)
+    record["seconds"] = round(time.perf_counter() - clock[1], 1)
+    write_json(run / "auto.json", record)
+    update_manifest(run, auto={k: v for k, v in record.items() if k != "trials"})
+    return run
+
+
+def _finish(run: Path, study, best, console, clock: tuple[float, float], metric: str) -> Path:
+    started = clock[1]
+    record = _record(study, best, clock, metric, run.parent)
     plain_printer(console)(f"auto: best learning_rate {record['best']['learning_rate']:.3g} (trial {best.number}, "
                            f"validation {best.value:.4f}); evaluating {run} against the base")
     write_json(run / "auto.json", record)  # the search is kept even if the evaluation below fails

@@ -40,7 +40,7 @@ class TrialReporter(EndsRun):
         self.trial, self.metric_key, self.max_steps = trial, metric_key, max_steps
         self.deadline = deadline  # time.perf_counter() value after which the trial ends (a time budget)
         self.value: float | None = None
-        self.steps = 0
+        self.steps = self.total_steps = 0
         self.missing_metric: list[str] | None = None
         self.model_ref = None
 
@@ -48,7 +48,7 @@ class TrialReporter(EndsRun):
         self.model_ref = weakref.ref(model) if model is not None else None
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.steps = state.global_step
+        self.steps, self.total_steps = state.global_step, state.max_steps
         capped = self.max_steps is not None and state.global_step >= self.max_steps
         if capped or state.global_step >= state.max_steps:
             control.should_evaluate = True  # the trial's value is measured on the weights it ends with
@@ -197,6 +197,7 @@ def trial_objective(config: RunConfig, folder: Path, console, max_steps: int | N
         started = time.perf_counter()
         status, reason = _train_trial(run_config, console, reporter)
         trial.set_user_attr("steps", reporter.steps)
+        trial.set_user_attr("total_steps", reporter.total_steps)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
         trial.set_user_attr("model_freed", reporter.model_ref is None or reporter.model_ref() is None)
         if status == "interrupted":
