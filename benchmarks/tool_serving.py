@@ -1,6 +1,9 @@
 """Tool calls through the server: serve a tool-calling run, send each held-out row that should end in a call to
 /v1/chat/completions with its tools (the official `openai` client, greedy), and count how often the reply comes
 back as parseable OpenAI `tool_calls` naming functions of the request, and how often the calls are exactly right.
+`parseable_of_model_calls` counts among the replies where the model called at all (it returned `tool_calls`, or
+wrote a <tool_call> block the server could not parse and so returned as text); `parseable_tool_calls` among all
+call turns, so a plain-text answer where a call was due counts against it.
 
     .venv/bin/python benchmarks/tool_serving.py RUN [--test examples/data/tool_calls_test.jsonl]
 
@@ -44,6 +47,7 @@ def main() -> None:
     server = start_in_background(create_app(pool, ServeSettings(max_tokens=128)))
     client = OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=300)
     rows, parsed, named, exact, started = call_rows(args.test), 0, 0, 0, time.perf_counter()
+    attempted = 0  # replies where the model called (returned tool_calls, or wrote a call block the server kept as text)
     try:
         for row in rows:
             reply = client.chat.completions.create(model="tools", messages=row["messages"][:-1], tools=row["tools"],
@@ -55,13 +59,15 @@ def main() -> None:
                              for c in calls)
             except json.JSONDecodeError:
                 got = None
+            attempted += bool(calls) or "<tool_call>" in (reply.message.content or "")
             parsed += bool(calls) and got is not None and reply.finish_reason == "tool_calls"
             named += bool(calls) and all(c.function.name in known for c in calls)
             exact += got == expected_calls(row)
     finally:
         server.stop()
     seconds = time.perf_counter() - started
-    result = {"run": str(args.run), "call_turns": len(rows), "parseable_tool_calls": parsed / len(rows),
+    result = {"run": str(args.run), "call_turns": len(rows), "model_called": attempted,
+              "parseable_of_model_calls": parsed / max(attempted, 1), "parseable_tool_calls": parsed / len(rows),
               "known_function_names": named / len(rows), "exact_calls": exact / len(rows),
               "seconds": round(seconds, 1),
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}

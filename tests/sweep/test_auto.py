@@ -43,7 +43,7 @@ def test_auto_keeps_the_best_trial_and_evaluates_it(cli, tiny_config, tmp_path):
     [run] = [path.parent for path in (tmp_path / "runs" / "tiny").glob("trial-*/auto.json")]
     assert run.name in out.replace("\n", "")
     record = json.loads((run / "auto.json").read_text())
-    done = [t for t in record["trials"] if t["state"] == "complete"]
+    done = [t for t in record["trials"][1:] if t["state"] == "complete"]
     assert 2 <= len(record["trials"]) <= MAX_TRIALS and record["trials"][0]["learning_rate"] == pytest.approx(3e-3)
     assert [t["learning_rate"] / 3e-3 for t in record["trials"][:2]] == pytest.approx(list(MULTIPLIERS[:2]))
     assert record["best"]["value"] == min(t["value"] for t in done)  # eval_loss: lower is better
@@ -75,13 +75,9 @@ class _FakeStudy:
 
         state = SimpleNamespace(is_finished=lambda: True)
         self.trials = [SimpleNamespace(user_attrs={"steps": steps, "total_steps": total, "note": note}, state=state)]
-        self.queued = []
 
     def optimize(self, objective, n_trials):
         assert n_trials == 1
-
-    def enqueue_trial(self, params, user_attrs):
-        self.queued.append(params)
 
 
 @pytest.mark.parametrize(("steps", "note", "cap"), [(40, "step 40 of 400: the time budget ran out", 40),
@@ -90,30 +86,33 @@ def test_the_first_trial_measures_the_pace_and_shortens_the_rest_only_when_time_
         steps, note, cap, tiny_config, tmp_path):
     from tunesmith.sweep.auto import _measure_pace
 
-    study = _FakeStudy(steps, 400, note)
-    assert _measure_pace(study, tiny_config, tmp_path, None, 10.0, 3e-3) == cap
-    assert study.queued == ([{"training.learning_rate": 3e-3}] if cap else [])
+    assert _measure_pace(_FakeStudy(steps, 400, note), tiny_config, tmp_path, None, 10.0) == cap
 
 
 def test_a_prefix_too_short_to_rank_is_refused(tiny_config, tmp_path):
     from tunesmith.sweep.auto import _measure_pace
 
     with pytest.raises(UserError, match="reached step 10 of 400 in its share"):
-        _measure_pace(_FakeStudy(10, 400), tiny_config, tmp_path, None, 10.0, 3e-3)
+        _measure_pace(_FakeStudy(10, 400), tiny_config, tmp_path, None, 10.0)
 
 
 def test_shortened_trials_rank_rates_and_the_best_trains_the_whole_schedule(cli, tiny_config, tmp_path,
                                                                             monkeypatch):
     import tunesmith.sweep.auto as auto
 
-    monkeypatch.setattr(auto, "_measure_pace", lambda *args: 4)  # as if a whole trial did not fit a share
+    def pace(study, search, folder, console, share):  # as if the first trial had not fit its share
+        study.optimize(auto.trial_objective(search, folder, console, 2, auto.MAX_TRIALS), n_trials=1)
+        return 4
+
+    monkeypatch.setattr(auto, "_measure_pace", pace)
     code, out, err = cli("train", _write(tiny_config, tmp_path, compare=True, max_steps=12), "--auto", "--budget",
                          "60s")
     assert code == 0, err
     run = tmp_path / "runs" / "tiny" / "final"
     record = json.loads((run / "auto.json").read_text())
     assert record["shortened_trials"] and record["best"]["steps"] == 4
-    assert all(t["steps"] == 4 for t in record["trials"] if t["state"] == "complete")
+    done = [t for t in record["trials"][1:] if t["state"] == "complete"]
+    assert done and all(t["steps"] == 4 for t in done) and done[0]["learning_rate"] == pytest.approx(3e-3)
     rates = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
     assert rates[-1]["step"] == 12  # the final run trained the whole schedule
     assert json.loads((run / "manifest.json").read_text())["status"] == "finished"

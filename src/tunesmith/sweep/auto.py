@@ -122,13 +122,14 @@ def run_auto(config: RunConfig, console, budget: float) -> Path:
     folder = Path(config.output.dir) / (config.output.name or f"auto-{time.strftime('%Y%m%d-%H%M%S')}")
     log(f"auto: searching training.learning_rate around {rate:.3g} ({why}) within {budget:.0f} s; trials in {folder}")
     study = open_study(search, folder)
-    for factor in MULTIPLIERS:
-        study.enqueue_trial({"training.learning_rate": rate * factor}, user_attrs={"origin": f"{factor:.3g}x start"})
+    study.enqueue_trial({"training.learning_rate": rate}, user_attrs={"origin": "1x start"})
     deadline = started + budget * (1 - EVAL_SHARE)
     log(_progress(study, started, budget, search.sweep.metric))
-    cap = _measure_pace(study, search, folder, console, (deadline - started) / (SHORT_TRIALS + 1), rate)
+    cap = _measure_pace(study, search, folder, console, (deadline - started) / (SHORT_TRIALS + 1))
     if cap:
         log(f"auto: a whole trial does not fit the budget; each trial trains the first {cap} steps of the schedule")
+    for factor in MULTIPLIERS[0 if cap else 1:]:  # shortened: the start rate trains the same prefix first
+        study.enqueue_trial({"training.learning_rate": rate * factor}, user_attrs={"origin": f"{factor:.3g}x start"})
     objective = trial_objective(search, folder, console, cap, MAX_TRIALS, deadline)
     while _room_for_another(study, deadline):
         log(_progress(study, started, budget, search.sweep.metric))
@@ -142,9 +143,9 @@ def run_auto(config: RunConfig, console, budget: float) -> Path:
     return _finish(folder / best.user_attrs["run"], study, best, console, (budget, started), search.sweep.metric)
 
 
-def _measure_pace(study, search: RunConfig, folder: Path, console, share: float, rate: float) -> int | None:
+def _measure_pace(study, search: RunConfig, folder: Path, console, share: float) -> int | None:
     """Run the first trial within one share of the budget: None when it finished (whole trials fit), else the
-    steps every shortened trial trains (the start rate is queued again to train them too)."""
+    steps every shortened trial trains."""
     study.optimize(trial_objective(search, folder, console, None, MAX_TRIALS, time.perf_counter() + share),
                    n_trials=1)
     first = next(t for t in reversed(study.trials) if t.state.is_finished())  # enqueued ones wait behind it
@@ -155,7 +156,6 @@ def _measure_pace(study, search: RunConfig, folder: Path, console, share: float,
         raise UserError(f"--budget: a trial reached step {steps} of {total or '?'} in its share ({share:.0f} s); "
                         f"a prefix under {MIN_PREFIX:.0%} of the schedule cannot rank learning rates",
                         hint="raise --budget, or shorten the run (fewer rows, data.max_length, training.epochs)")
-    study.enqueue_trial({"training.learning_rate": rate}, user_attrs={"origin": "1x start, shortened"})
     return steps
 
 
