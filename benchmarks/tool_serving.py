@@ -44,14 +44,14 @@ def main() -> None:
     from tunesmith.serve import ServeSettings, create_app, load_models, start_in_background
 
     pool = load_models([f"tools={args.run}"], log=print)
-    server = start_in_background(create_app(pool, ServeSettings(max_tokens=128)))
+    server = start_in_background(create_app(pool, ServeSettings(max_tokens=256)))
     client = OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=300)
     rows, parsed, named, exact, started = call_rows(args.test), 0, 0, 0, time.perf_counter()
     attempted = 0  # replies where the model called (returned tool_calls, or wrote a call block the server kept as text)
     try:
         for row in rows:
             reply = client.chat.completions.create(model="tools", messages=row["messages"][:-1], tools=row["tools"],
-                                                   temperature=0, max_tokens=128).choices[0]
+                                                   temperature=0, max_tokens=256).choices[0]
             calls = reply.message.tool_calls or []
             known = {t["function"]["name"] for t in row["tools"]}
             try:

@@ -123,3 +123,22 @@ def test_text_schema_accepts_chat_data_for_continued_pretraining():
 def test_mixed_formats_in_one_file_are_an_error():
     with pytest.raises(UserError, match="'prompt_completion' format but the file started in 'messages' format"):
         schema_row({"prompt": "q", "completion": "a"}, "chat", expected="messages")
+
+
+@pytest.mark.parametrize(("fields", "text", "label"), [
+    ({"sentence": "a fine film", "label": 1, "idx": 0}, "a fine film", "1"),  # GLUE SST-2
+    ({"text": "book me a table", "intent": "restaurant"}, "book me a table", "restaurant"),  # CLINC
+    ({"review": "dull", "sentiment": "negative"}, "dull", "negative"),
+])
+def test_classification_reads_the_column_names_public_datasets_use(fields, text, label):
+    from tunesmith.data.formats import to_schema
+
+    assert to_schema(Record("d.jsonl:1", fields), "classification") == ("classification",
+                                                                        {"text": text, "label": label})
+
+
+def test_two_candidate_text_columns_are_not_guessed_between():
+    from tunesmith.data.formats import to_schema
+
+    with pytest.raises(UserError, match=r"d.jsonl:1: no known format.*found: label, review, sentence"):
+        to_schema(Record("d.jsonl:1", {"sentence": "a", "review": "b", "label": 1}), "classification")

@@ -45,6 +45,22 @@ SCHEMAS = {
 }
 
 
+# Classification columns as public datasets name them (SST-2's sentence, CLINC's intent, ...), read as text/label
+# when a record has no field of that name and exactly one of these.
+ALIASES = {"text": ("sentence", "review", "content", "document", "utterance"),
+           "label": ("labels", "intent", "category", "class", "sentiment")}
+
+
+def with_aliases(fields: dict) -> dict:
+    """The record's fields with a classification alias renamed to text/label where that is unambiguous."""
+    renamed = dict(fields)
+    for name, aliases in ALIASES.items():
+        present = [a for a in aliases if a in fields]
+        if name not in fields and len(present) == 1:
+            renamed[name] = renamed.pop(present[0])
+    return renamed
+
+
 def detect_format(fields: dict) -> str:
     for name, required in FORMATS.items():
         if all(key in fields for key in required):
@@ -257,6 +273,8 @@ def to_schema(record: Record, schema: str, system_prompt: str | None = None,
               labels: list[str] | None = None, expected: str | None = None) -> tuple[str, dict]:
     """(format, row in `schema`) for one record; `expected` is the format the file started with."""
     fields, where = record.fields, record.source
+    if schema == "classification":
+        fields = with_aliases(fields)
     kind = detect_format(fields)
     if kind == "unknown":
         wanted = " or ".join("+".join(FORMATS[f]) for f in FORMATS if f in SCHEMAS[schema])
