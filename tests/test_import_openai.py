@@ -44,7 +44,7 @@ def test_a_supervised_job_maps_its_files_and_hyperparameters(cli, job_folder, ti
     assert config.objective.name == "sft" and config.model.name == str(tiny_model)
     assert config.data.train == str(files / "file-train.jsonl") == config.data.validation
     assert (config.training.epochs, config.training.batch_size, config.training.seed) == (2.0, 4, 7)
-    assert config.training.learning_rate == pytest.approx(2 * 2e-4)  # 2 x the default LoRA rate of a decoder
+    assert config.training.learning_rate == pytest.approx(2 * 1e-3)  # 2 x the default LoRA rate of a 64-wide decoder
     assert config.output.name == "capitals"
     header = job.with_name("job.tunesmith.yaml").read_text()
     assert "learning_rate_multiplier 2" in header and "[approximate]" in header and "gpt-4o-mini" in header

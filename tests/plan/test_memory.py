@@ -274,12 +274,12 @@ def test_training_checks_the_plan_the_command_prints(tiny_config):
     inputs = prepare_inputs(tiny_config, lines.append)
     method, objective, hardware, data = inputs.method, inputs.objective, inputs.hardware, inputs.data
     model = _load_model(inputs.config, inputs.source, hardware, method, objective, data, lines.append)
-    _fit_memory(inputs.config, model, method, data, hardware, lines.append, adjustable=False)
+    _fit_memory(inputs.config, model, method, data, hardware, lines.append, {})
     planned = plan_run(tiny_config).rows[0].fit.plan
     assert any(line.startswith(f"memory plan: {planned.describe()}") for line in lines)
     with pytest.raises(UserError, match=f"needs about {planned.total_gb:.1f} GiB but only 0.1 GiB is free"):
         _fit_memory(inputs.config, model, method, data, replace(hardware, available_memory_gb=0.1), lines.append,
-                    adjustable=False)
+                    {})
 
 
 def test_a_decided_batch_that_does_not_fit_is_split_into_micro_batches(tiny_config):
@@ -302,6 +302,8 @@ def test_a_decided_batch_that_does_not_fit_is_split_into_micro_batches(tiny_conf
         sizes[batch] = plan_loaded_model(trial, model, method, data, inputs.hardware).total_gb
     assert sizes[8] > sizes[4] > sizes[2]
     tight = replace(inputs.hardware, available_memory_gb=(sizes[4] + sizes[2]) / 2)
-    fitted, why = _fit_memory(inputs.config, model, method, data, tight, print, adjustable=True)
+    chosen = dict(inputs.chosen)
+    fitted = _fit_memory(inputs.config, model, method, data, tight, print, chosen)
     t = fitted.training
-    assert (t.batch_size, t.gradient_accumulation_steps) == (2, 4) and "micro-batches of 2 x 4" in why
+    assert (t.batch_size, t.gradient_accumulation_steps) == (2, 4)
+    assert "micro-batches of 2 x 4" in chosen["batch_size"]["why"]

@@ -19,7 +19,10 @@ def test_full_fine_tuning_rate_falls_with_width_and_stays_in_bounds():
 
 def test_parameter_efficient_rates_by_method_and_family():
     encoder, decoder = ModelShape("encoder", 384), ModelShape("decoder", 576)
-    assert learning_rate("lora", encoder)[0] == 5e-4 and learning_rate("lora", decoder)[0] == 2e-4
+    assert learning_rate("lora", encoder)[0] == 5e-4 and learning_rate("lora", decoder)[0] == 5.3e-4
+    assert learning_rate("lora", ModelShape("decoder", 4096))[0] == 2e-4  # the common rate, at its width
+    assert learning_rate("lora", ModelShape("decoder", 8192))[0] == 1.4e-4
+    assert learning_rate("lora", ModelShape("decoder", 64))[0] == 1e-3  # held inside the bounds
     assert learning_rate("qlora", decoder)[0] == learning_rate("lora", decoder)[0]
     assert learning_rate("head", encoder)[0] > learning_rate("ia3", encoder)[0] > learning_rate("lora", encoder)[0]
 
@@ -50,6 +53,6 @@ def test_a_run_logs_and_records_the_defaults_it_decided(tiny_config):
     tiny_config.eval.compare_with_base = False
     run = train(tiny_config, Console(quiet=True))
     decided = json.loads((Path(run) / "manifest.json").read_text())["defaults"]
-    assert decided["learning_rate"]["value"] == 2e-4 and "lora" in decided["learning_rate"]["why"]
+    assert decided["learning_rate"]["value"] == 1e-3 and "lora" in decided["learning_rate"]["why"]  # 64 wide
     assert decided["metric_for_best"]["value"] == "eval_loss"
-    assert "learning_rate: 0.0002" in (Path(run) / "config.yaml").read_text()
+    assert "learning_rate: 0.001" in (Path(run) / "config.yaml").read_text()

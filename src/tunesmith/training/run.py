@@ -64,16 +64,29 @@ def _dropout_overrides(source, rate: float | None) -> dict:
     return {k: rate for k in config.to_dict() if "dropout" in k and isinstance(getattr(config, k), float)}
 
 
-def _fit_memory(config: RunConfig, model, method, data, hardware, log, adjustable: bool) -> tuple[RunConfig, str | None]:
-    """The memory plan checked; a decided batch (`adjustable`) is split into micro-batches until it fits."""
+def _decide(inputs, log) -> tuple[RunConfig, dict]:
+    """Every training default the config left unset, decided and logged (the data limits and batch came with
+    `inputs`)."""
+    config, chosen = decide(inputs.config, inputs.objective, inputs.source, inputs.data)
+    chosen = {**inputs.chosen, **chosen}
+    if chosen:
+        log(describe(chosen))
+    return config, chosen
+
+
+def _fit_memory(config: RunConfig, model, method, data, hardware, log, chosen: dict) -> RunConfig:
+    """The memory plan checked; a decided batch (in `chosen`) is split into micro-batches until it fits, and
+    `chosen` says so."""
     def plan(cfg):
         return plan_loaded_model(cfg, model, method, data, hardware)
 
-    why = None
-    if adjustable:
+    if "batch_size" in chosen:
         config, why = fit_batch(config, lambda cfg: plan(cfg).total_gb <= hardware.available_memory_gb)
+        if why:
+            chosen["batch_size"]["why"] += f"; {why}"
+            log(f"defaults: {why}")
     _check_memory(plan(config), hardware, log)
-    return config, why
+    return config
 
 
 def _load_model(config: RunConfig, source, hardware, method, objective, data, log):
@@ -193,10 +206,7 @@ def prepare(config: RunConfig, console, resume: Path | None, callbacks) -> Stage
         inputs = prepare_inputs(config, log)
     method, objective, hardware, source, tokenizer, data = (inputs.method, inputs.objective, inputs.hardware,
                                                             inputs.source, inputs.tokenizer, inputs.data)
-    config, chosen = decide(inputs.config, objective, source, data)
-    chosen = {**inputs.chosen, **chosen}
-    if chosen:
-        log(describe(chosen))
+    config, chosen = _decide(inputs, log)
     checkpoint = latest_checkpoint(resume) if resume else None
     if resume and checkpoint is None:
         raise UserError(f"{resume} has no checkpoint to resume from", hint="start a new run instead")
@@ -205,10 +215,7 @@ def prepare(config: RunConfig, console, resume: Path | None, callbacks) -> Stage
         log.attach(run)
     set_seed(config.training.seed)  # new heads and adapters are initialised from the run's seed, not from chance
     model = _load_model(config, source, hardware, method, objective, data, log)
-    config, split = _fit_memory(config, model, method, data, hardware, log, "batch_size" in chosen)
-    if split:
-        chosen["batch_size"]["why"] += f"; {split}"
-        log(f"defaults: {split}")
+    config = _fit_memory(config, model, method, data, hardware, log, chosen)
     if procs.is_main and chosen:
         record_defaults(run, config, chosen)
     if config.data.replay.source == "base":
