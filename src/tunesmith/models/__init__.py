@@ -4,6 +4,7 @@ from tunesmith.models.bundled import BUNDLED, DEFAULT_CAUSAL_LM, locate
 from tunesmith.models.resolve import (
     ModelSource,
     check_model_kind,
+    context_length,
     load_causal_lm,
     load_model,
     load_tokenizer,
@@ -12,5 +13,6 @@ from tunesmith.models.resolve import (
 
 __all__ = [
     "BUNDLED", "DEFAULT_CAUSAL_LM", "locate",
-    "ModelSource", "check_model_kind", "load_causal_lm", "load_model", "load_tokenizer", "resolve_model",
+    "ModelSource", "check_model_kind", "context_length", "load_causal_lm", "load_model", "load_tokenizer",
+    "resolve_model",
 ]

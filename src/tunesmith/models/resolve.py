@@ -116,3 +116,17 @@ def check_model_kind(source: ModelSource, kind: str, revision: str | None = None
 
 def load_causal_lm(source: ModelSource, dtype: str, revision: str | None = None, trust_remote_code: bool = False):
     return load_model(source, "causal_lm", dtype, revision, trust_remote_code)
+
+
+SENTINEL = 1_000_000  # tokenizers that do not know their limit say int(1e30)
+
+
+def context_length(model_config, tokenizer=None) -> int | None:
+    """The longest input the model reads: its position embeddings, else the tokenizer's limit; None when neither
+    says."""
+    for key in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
+        value = getattr(model_config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    return int(limit) if isinstance(limit, int) and 0 < limit < SENTINEL else None

@@ -9,20 +9,7 @@ from __future__ import annotations
 
 from tunesmith.data.examples import LONGEST  # tokens, where the model reads more (or does not say)
 from tunesmith.errors import UserError
-
-SENTINEL = 1_000_000  # tokenizers that do not know their limit say int(1e30)
-
-
-def context_length(model_config, tokenizer=None) -> int | None:
-    """The longest input the model reads: its position embeddings, else the tokenizer's limit; None when neither
-    says."""
-    for key in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
-        value = getattr(model_config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    limit = getattr(tokenizer, "model_max_length", None)
-    return int(limit) if isinstance(limit, int) and 0 < limit < SENTINEL else None
-
+from tunesmith.models import context_length
 
 def _model_context(source, revision, trust_remote_code, tokenizer) -> int | None:
     from transformers import AutoConfig

@@ -139,8 +139,8 @@ def trains_padding_free(config, model) -> bool:
 def run_step(config, model, seq_len: int, label_share: float) -> Step:
     padding_free = trains_padding_free(config, model)
     objective = get_objective(config.objective.name)
-    return Step(config.training.batch_size or objective.batch_size, seq_len, label_share if padding_free else 1.0, padding_free,
-                objective.sequences_per_example, config.fast.lean_layers,
+    return Step(config.training.batch_size or objective.batch_size, seq_len, label_share if padding_free else 1.0,
+                padding_free, objective.sequences_per_example, config.fast.lean_layers,
                 config.fast.head_loss)
 
 

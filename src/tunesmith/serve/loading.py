@@ -12,6 +12,7 @@ from pathlib import Path
 from tunesmith.errors import UserError
 from tunesmith.export import EXPORT_INFO
 from tunesmith.hardware import detect
+from tunesmith.models import context_length
 from tunesmith.models.saved import (
     SavedModel,
     load_saved_tokenizer,
@@ -102,14 +103,14 @@ def _load(plan: Plan, bases: dict) -> ServedModel:
         if config.pad_token_id is None:  # decoder classifiers read the last non-pad token of each row
             config.pad_token_id = tokenizer.pad_token_id
     return ServedModel(plan.name, task, model, SafeTokenizer(tokenizer), saved.weights, adapter, saved.system_prompt,
-                       context_length(config, tokenizer), end_ids(model, tokenizer), labels)
+                       served_context(config, tokenizer), end_ids(model, tokenizer), labels)
 
 
-def context_length(config, tokenizer) -> int:
-    limit = getattr(config, "max_position_embeddings", None)
-    if limit:
-        return int(limit)
-    return tokenizer.model_max_length if tokenizer.model_max_length < 1_000_000 else 2048
+UNKNOWN_CONTEXT = 2048  # tokens served where neither the model nor its tokenizer says how far it reads
+
+
+def served_context(config, tokenizer) -> int:
+    return context_length(config, tokenizer) or UNKNOWN_CONTEXT
 
 
 def end_ids(model, tokenizer) -> tuple[int, ...]:
