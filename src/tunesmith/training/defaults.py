@@ -8,9 +8,9 @@ The rates come from measurement on the shipped reviews task (540 training rows, 
 LoRA on it 88.0% at 5e-4 and 84.0% at 1e-3; SmolLM2-135M's head on frozen features 90.0% at 3e-3, 90.5% at 1e-2 and
 87.0% at 3e-2, while at the old one-size default 2e-4 a head stays near chance. LoRA SFT of SmolLM2-135M (width
 576) on the order-extraction task (480 rows, 5 epochs, benchmarks/quality.py): JSON exact match 88.3% at the
-common 2e-4, 95.0% at 6e-4 (the rate `--auto` found); the width rule gives it 5.3e-4 and a 7B-class model 2e-4. BERT's published rates (2e-5 to 5e-5
-at width 768-1024) anchor the width scaling of encoders; the rates of ia3 and prompt/prefix tuning follow PEFT's
-examples and are not measured here.
+common 2e-4, 95.0% at 6e-4 (the rate `--auto` found); the width rule gives it 5.3e-4 and a 7B-class model 2e-4.
+BERT's published rates (2e-5 to 5e-5 at width 768-1024) anchor the width scaling of encoders; the rates of ia3 and
+prompt/prefix tuning follow PEFT's examples and are not measured here.
 """
 
 from __future__ import annotations

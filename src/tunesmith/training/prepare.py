@@ -52,19 +52,17 @@ class Inputs:
     data: Any
     config: RunConfig
     chosen: dict
-    written: RunConfig  # the config as given, before anything was decided
 
 
 def describe_lengths(report: dict, limit: int) -> str | None:
-    counts = {f"{how} {split} {n}": n for how in ("truncated", "dropped")
-              for split, n in report.get(f"{how}_too_long", {}).items()}
+    counts = [f"{how} {split} {n}" for how in ("truncated", "dropped")
+              for split, n in report.get(f"{how}_too_long", {}).items()]
     return f"length: examples over data.max_length={limit} tokens: " + ", ".join(counts) if counts else None
 
 
 def prepare_inputs(config: RunConfig, log) -> Inputs:
     """Method, objective, hardware, model source, tokenizer and prepared data, failing before any weights load."""
     method, objective = get_method(config.method.name), get_objective(config.objective.name)
-    written = config
     config, batch = decide_batch(config, objective)
     hardware = detect(config.model.dtype, config.model.device, config.training.threads)
     log(f"hardware: {hardware.describe()}")
@@ -89,7 +87,7 @@ def prepare_inputs(config: RunConfig, log) -> Inputs:
         log(cut)
     log("data: " + "; ".join(f"{k} {v['examples']} examples, {v['tokens']} tokens ({v['loss_tokens']} with loss)"
                              for k, v in data.report.items()))
-    return Inputs(method, objective, hardware, source, tokenizer, data, config, {**batch, **lengths}, written)
+    return Inputs(method, objective, hardware, source, tokenizer, data, config, {**batch, **lengths})
 
 
 def _write_split(path: Path, examples) -> str:

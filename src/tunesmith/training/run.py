@@ -206,11 +206,12 @@ def prepare(config: RunConfig, console, resume: Path | None, callbacks) -> Stage
         inputs = prepare_inputs(config, log)
     method, objective, hardware, source, tokenizer, data = (inputs.method, inputs.objective, inputs.hardware,
                                                             inputs.source, inputs.tokenizer, inputs.data)
+    written = config
     config, chosen = _decide(inputs, log)
     checkpoint = latest_checkpoint(resume) if resume else None
     if resume and checkpoint is None:
         raise UserError(f"{resume} has no checkpoint to resume from", hint="start a new run instead")
-    run = procs.share((resume or create_run(inputs.written)) if procs.is_main else None)
+    run = procs.share((resume or create_run(written)) if procs.is_main else None)
     if procs.is_main:
         log.attach(run)
     set_seed(config.training.seed)  # new heads and adapters are initialised from the run's seed, not from chance
