@@ -334,17 +334,24 @@ def export(
     run: Annotated[Path, typer.Argument(help="run directory of a trained model")],
     to: Annotated[Path, typer.Option("--to", help="folder to write (must not exist or be empty)")],
     adapter_only: Annotated[bool, typer.Option("--adapter-only", help="keep the adapter separate, unmerged")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="safetensors (Hugging Face folder) or onnx")] = "safetensors",
-    quantize: Annotated[str, typer.Option(help="int8: dynamic int8 weights for CPU inference; none")] = "none",
+    fmt: Annotated[str, typer.Option("--format", help="safetensors (Hugging Face folder), onnx, gguf (llama.cpp) "
+                                                      "or ollama (gguf + Modelfile)")] = "safetensors",
+    quantize: Annotated[str, typer.Option(help="int8: dynamic int8 weights (safetensors, onnx); gguf/ollama: "
+                                               "comma-separated types beside f16 (q8_0, q4_0, q4_k_m...); none")]
+    = "none",
     force: Annotated[bool, typer.Option("--force", help="replace a non-empty --to folder")] = False,
     tolerance: Annotated[Optional[float], typer.Option(help="max |logit difference| allowed vs the run's model")] = None,
-    min_agreement: Annotated[float, typer.Option(help="int8: least share of matching next tokens")] = 0.9,
+    min_agreement: Annotated[Optional[float], typer.Option(
+        help="least share of next tokens matching the run's (int8: default 0.9; quantized GGUF: reported only)")]
+    = None,
+    task_check: Annotated[bool, typer.Option(help="score lossy exports on the run's test split beside the run")]
+    = True,
 ) -> None:
     """Merge a run's adapter and write a Hugging Face folder with a model card, checked against the run's model."""
     from tunesmith.export import export_run
 
     export_run(run, to, adapter_only=adapter_only, fmt=fmt, quantize=quantize, force=force,
-               tolerance=tolerance, min_agreement=min_agreement, log=_console().print)
+               tolerance=tolerance, min_agreement=min_agreement, task_check=task_check, log=_console().print)
 
 
 @app.command()

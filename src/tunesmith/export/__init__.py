@@ -12,11 +12,14 @@ from pathlib import Path
 
 import tunesmith.export.onnx  # noqa: F401 (importing a format's file registers it)
 import tunesmith.export.quantize  # noqa: F401
+from tunesmith.export import gguf_format
+from tunesmith.export.gguf import parse_types
 from tunesmith.errors import UserError
 from tunesmith.export.card import model_card
 from tunesmith.export.formats import FORMATS, ExportFormat, merge_adapter
 from tunesmith.export.probes import Agreement, compare, make_probes, probe_inputs
 from tunesmith.export.stage import check_target, staged_folder
+from tunesmith.export.task_check import AnswerContext, reference_of, run_task_check, task_kind, test_examples
 from tunesmith.models import resolve_model
 from tunesmith.models.saved import load_run, saved_model_of_run
 from tunesmith.runs import write_json
@@ -29,7 +32,8 @@ DEFAULT_MIN_AGREEMENT = 0.9
 class ExportResult:
     folder: Path
     format: str
-    agreement: Agreement
+    agreement: Agreement | None  # None for GGUF exports, checked file by file (check)
+    check: dict
 
 
 def default_tolerance(dtype: str) -> float:
@@ -37,11 +41,22 @@ def default_tolerance(dtype: str) -> float:
     return 1e-3 if dtype == "float32" else 5e-2
 
 
+GGUF_FORMATS = ("gguf", "ollama")
+
+
+def gguf_types(fmt: str, quantize: str) -> list[str] | None:
+    """The GGUF file types of a gguf/ollama export (f16 first); None for the other formats."""
+    return parse_types(quantize) if fmt in GGUF_FORMATS else None
+
+
 def choose_format(adapter_only: bool, fmt: str, quantize: str) -> ExportFormat:
+    if fmt not in FORMATS or fmt in ("adapter", "int8"):
+        raise UserError(f"unknown --format {fmt!r}", hint="use safetensors (default), onnx, gguf or ollama")
+    if fmt in GGUF_FORMATS:
+        return FORMATS[fmt]
     if quantize not in ("none", "int8"):
-        raise UserError(f"unknown --quantize {quantize!r}", hint="use int8 (dynamic, CPU) or none")
-    if fmt not in ("safetensors", "onnx"):
-        raise UserError(f"unknown --format {fmt!r}", hint="use safetensors (default) or onnx")
+        raise UserError(f"unknown --quantize {quantize!r} for --format {fmt}",
+                        hint="use int8 (dynamic, CPU) or none; the GGUF types (q8_0, q4_k_m...) go with --format gguf")
     if adapter_only and (fmt != "safetensors" or quantize != "none"):
         raise UserError("--adapter-only keeps the adapter as trained; it cannot be combined with --format/--quantize")
     if quantize == "int8" and fmt == "onnx":
@@ -49,8 +64,9 @@ def choose_format(adapter_only: bool, fmt: str, quantize: str) -> ExportFormat:
     return FORMATS["adapter" if adapter_only else "int8" if quantize == "int8" else fmt]
 
 
-def judge(agreement: Agreement, fmt: ExportFormat, tolerance: float, min_agreement: float) -> None:
+def judge(agreement: Agreement, fmt: ExportFormat, tolerance: float, min_agreement: float | None) -> None:
     """Raise unless the exported model reproduces the run's outputs closely enough."""
+    min_agreement = DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement
     if fmt.lossy and agreement.top1_agreement < min_agreement:
         raise UserError(
             f"the {fmt.name} export predicts the same next token as the run's model at only "
@@ -68,35 +84,73 @@ def judge(agreement: Agreement, fmt: ExportFormat, tolerance: float, min_agreeme
 
 def export_run(run: Path, target: Path, *, adapter_only: bool = False, fmt: str = "safetensors",
                quantize: str = "none", force: bool = False, tolerance: float | None = None,
-               min_agreement: float = DEFAULT_MIN_AGREEMENT, log=print) -> ExportResult:
+               min_agreement: float | None = None, task_check: bool = True, log=print) -> ExportResult:
     """Write `run`'s model to `target` in the chosen format, after checking its outputs match the run's."""
-    export_format = choose_format(adapter_only, fmt, quantize)
+    export_format, types = choose_format(adapter_only, fmt, quantize), gguf_types(fmt, quantize)
     check_target(target, force, run)  # before minutes of loading, not after
     kind = saved_model_of_run(run, log).model_kind
     if kind not in export_format.kinds:
         raise UserError(f"the {export_format.name} format holds {' or '.join(export_format.kinds)} models; "
-                        f"{run} is {kind}", hint="export it as safetensors (the default)")
+                        f"{run} is {kind}", hint="export it as safetensors (the default) or onnx")
     loaded = load_run(run, log=log)
     model, tokenizer, config = loaded.model, loaded.tokenizer, loaded.config
     check_mergeable(model, export_format, run, config)
+    if types:
+        export_format = gguf_format.gguf_format(fmt, types, loaded.saved.system_prompt)
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     tolerance = default_tolerance(dtype) if tolerance is None else tolerance
     items = probe_inputs(run, config)
     log(f"computing reference outputs on {len(items)} probe inputs")
-    probes = make_probes(model, tokenizer, items, kind)
+    probes = make_probes(model, tokenizer, items, kind)  # the unmerged model: the check covers the merge
+    model = merge_adapter(model) if export_format.merged else model
+    reference, skipped = task_reference(kind, export_format, model, loaded, task_check, log)
     with staged_folder(target, force, run) as folder:
         log(f"writing {export_format.name} export")
-        export_format.write(merge_adapter(model) if export_format.merged else model, tokenizer, folder)
+        export_format.write(model, tokenizer, folder)
         del model  # the write may have consumed it; the check loads what is on disk
-        agreement = compare(probes, export_format.reader(loaded.saved, folder, dtype))
-        judge(agreement, export_format, tolerance, min_agreement)
-        info = export_info(run, target, folder, loaded, export_format, dtype,
-                           {**agreement.as_dict(), "tolerance": tolerance, "min_agreement": min_agreement})
+        if types:
+            check = gguf_format.check_files(probes, folder, types, min_agreement)
+            agreement = None
+        else:
+            agreement = compare(probes, export_format.reader(loaded.saved, folder, dtype))
+            judge(agreement, export_format, tolerance, min_agreement)
+            check = {**agreement.as_dict(), "tolerance": tolerance,
+                     "min_agreement": DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement}
+        if reference is not None:
+            context = AnswerContext(loaded.saved, dtype, tokenizer, config, reference.kind)
+            check["task"] = run_task_check(reference, export_format.answerers(folder, context), tokenizer, log)
+        elif skipped:
+            check["task"] = {"skipped": skipped}
+        info = export_info(run, target, folder, loaded, export_format, dtype, check)
         write_json(folder / EXPORT_INFO, info)
         (folder / "README.md").write_text(model_card(run, config, info, export_format.usage))
-    log(f"exported to {target}: max |logit difference| {agreement.max_abs_diff:.3g}, "
-        f"same prediction at {agreement.top1_agreement:.1%} of {agreement.positions} probe positions")
-    return ExportResult(Path(target), export_format.name, agreement)
+    log(f"exported to {target}: {check_line(check, agreement)}")
+    return ExportResult(Path(target), export_format.name, agreement, check)
+
+
+def task_reference(kind: str, export_format: ExportFormat, model, loaded, enabled: bool, log):
+    """(the run's model, merged as the export will be, on its test split; None) before a lossy export is written;
+    (None, why not) otherwise; (None, None) for exact formats, which the logit check covers."""
+    if export_format.answerers is None:
+        return None, None
+    if not enabled:
+        return None, "--no-task-check"
+    examples, _ = test_examples(loaded.config, loaded.tokenizer)
+    task = task_kind(kind, examples)
+    if task is None:
+        return None, "the run's data has no test split this check can score (data.test or data.test_size)"
+    log(f"task check: the run's model on {len(examples)} test examples")
+    return reference_of(model, loaded.tokenizer, loaded.config, examples, task), None
+
+
+def check_line(check: dict, agreement: Agreement | None) -> str:
+    if agreement is not None:
+        return (f"max |logit difference| {agreement.max_abs_diff:.3g}, same prediction at "
+                f"{agreement.top1_agreement:.1%} of {agreement.positions} probe positions")
+    if "skipped" in check:
+        return f"files written, llama.cpp check skipped: {check['skipped']}"
+    return "; ".join(f"{qtype} {c['bytes'] / 1e6:.0f} MB, same next token as the run at {c['top1_agreement']:.1%}"
+                     for qtype, c in check["files"].items())
 
 
 def check_mergeable(model, export_format: ExportFormat, run: Path, config) -> None:

@@ -111,8 +111,43 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _gguf_check(check: dict) -> str:
+    if "skipped" in check:
+        return f"## Export check\n\nThe files were written but not loaded back: {check['skipped']}."
+    rows = [f"| `model-{qtype}.gguf` | {c['bytes'] / 1e6:.1f} MB | {c['top1_agreement']:.1%} | {c['required']:.0%} | "
+            f"{c['max_abs_diff']:.3g} |" for qtype, c in check["files"].items()]
+    some = next(iter(check["files"].values()))
+    return ("## Export check\n\nEach file was loaded back in llama.cpp (llama-cpp-python) and compared with the run's "
+            f"unmerged model on {some['probes']} probe inputs ({some['positions']} positions):\n\n"
+            "| file | size | same next token | required | max logit difference |\n|---|---|---|---|---|\n"
+            + "\n".join(rows))
+
+
+def _task_check(task: dict | None) -> str:
+    """The export against the run's model on the run's test split (export/task_check.py)."""
+    if not task:
+        return ""
+    if "skipped" in task:
+        return f"Not scored on the test split: {task['skipped']}."
+    rows = []
+    for label, result in task["exports"].items():
+        for name, m in result["metrics"].items():
+            rows.append(f"| {label} | {name} | {m['run']:.1%} | {m['export']:.1%} | {m['delta']:+.1%} "
+                        f"[{m['delta_ci95'][0]:+.1%}, {m['delta_ci95'][1]:+.1%}] | {result['same_output']:.1%} | "
+                        f"{result['speedup']:.2f}x |")
+    return (f"On the run's test split ({task['examples']} examples), the export beside the run's model (paired "
+            "bootstrap 95% interval; speed: one request at a time on this machine's CPU, relative to the run's "
+            "PyTorch model):\n\n| export | metric | run | export | difference [95% CI] | same output | speed |\n"
+            "|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+
+
 def _export_check(export: dict) -> str:
     check = export["check"]
+    text = _gguf_check(check) if export["format"] in ("gguf", "ollama") else _probe_check(check)
+    return "\n\n".join(part for part in (text, _task_check(check.get("task"))) if part)
+
+
+def _probe_check(check: dict) -> str:
     limit = (f"passes at next-token agreement >= {check['min_agreement']:.0%} (lossy format)" if check["lossy"]
              else f"tolerance {check['tolerance']:g}")
     return (

@@ -27,6 +27,9 @@ class ExportFormat:
     usage: str  # how to load the folder, for the model card; {auto} becomes the Auto class of the model kind
     kinds: tuple[str, ...] = ("causal_lm", "seq_cls", "seq2seq")  # model kinds it can hold
     load: Callable | None = None  # (folder) -> forward(inputs) -> logits, for a folder no SavedModel describes
+    # (folder, AnswerContext) -> {label: answer(items) -> outputs}: the export run on the test split
+    # (export/task_check.py); None: exact formats, which the logit check covers
+    answerers: Callable | None = None
 
     def saved(self, run_model: SavedModel, folder: Path) -> SavedModel | None:
         """What the written folder holds: the run's SavedModel with this format's weights and tokenizer."""

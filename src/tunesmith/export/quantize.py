@@ -5,7 +5,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from tunesmith.export.formats import ExportFormat, register, save_config_and_tokenizer
+from tunesmith.export.formats import FORMATS, ExportFormat, register, save_config_and_tokenizer
+from tunesmith.export.task_check import torch_folder_answerers
 from tunesmith.models.int8 import WEIGHTS, quantize_int8
 
 
@@ -23,6 +24,7 @@ def write_int8(model, tokenizer, folder: Path) -> None:
 
 register(ExportFormat(
     "int8", write_int8, "int8", merged=True, lossy=True,
+    answerers=lambda folder, context: torch_folder_answerers(folder, context, FORMATS["int8"]),
     usage=("model = {auto}.from_config(AutoConfig.from_pretrained(folder)); "
            "torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True); "
            f"model.load_state_dict(torch.load(f'{{folder}}/{WEIGHTS}', weights_only=True)); "
