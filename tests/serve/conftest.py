@@ -39,33 +39,6 @@ def tiny_classifier(tiny_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def classification_run(tiny_model, tmp_path_factory):
-    """A finished LoRA sentiment-classification run on the tiny Llama (a new 2-class head)."""
-    import json
-
-    from rich.console import Console
-
-    from tunesmith.config import build_config
-    from tunesmith.quickstart.reviews import make_reviews
-    from tunesmith.training import train
-
-    folder = tmp_path_factory.mktemp("classification-run")
-    rows = make_reviews(60, seed=3, hard=False)
-    for name, part in (("train", rows[:48]), ("test", rows[48:])):
-        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
-    config = build_config({
-        "model": {"name": str(tiny_model)}, "objective": {"name": "classification"},
-        "data": {"train": str(folder / "train.jsonl"), "test": str(folder / "test.jsonl"), "max_length": 128},
-        "method": {"name": "lora", "r": 8, "alpha": 16, "dropout": 0.0},
-        "training": {"max_steps": 6, "batch_size": 8, "learning_rate": 1e-2, "logging_steps": 2, "save_steps": 6,
-                     "warmup_ratio": 0.0, "lr_scheduler": "constant"},
-        "eval": {"steps": 6},
-        "output": {"dir": str(folder / "runs"), "name": "reviews"},
-    })
-    return train(config, Console(quiet=True))
-
-
-@pytest.fixture(scope="session")
 def classification_export(classification_run, tmp_path_factory):
     from tunesmith.export import export_run
 
