@@ -27,7 +27,7 @@ def test_paths_that_are_not_models_are_refused(monkeypatch, capsys, tmp_path, cl
 
 def test_onnx_exports_and_duplicate_names_are_refused(tmp_path, lora_run):
     (tmp_path / "tunesmith_export.json").write_text(json.dumps({"format": "onnx"}))
-    with pytest.raises(UserError, match="ONNX export"):
+    with pytest.raises(UserError, match="ONNX decoder export"):
         plan_model(None, tmp_path)
     run, _ = lora_run
     with pytest.raises(UserError, match="both be served as 'x'"):

@@ -13,7 +13,7 @@ from pathlib import Path
 import tunesmith.export.onnx  # noqa: F401 (importing a format's file registers it)
 import tunesmith.export.quantize  # noqa: F401
 from tunesmith.export import gguf_format
-from tunesmith.export.gguf import parse_types
+from tunesmith.export.gguf import gguf_file, parse_types
 from tunesmith.errors import UserError
 from tunesmith.export.card import model_card
 from tunesmith.export.formats import FORMATS, ExportFormat, merge_adapter
@@ -50,18 +50,18 @@ def gguf_types(fmt: str, quantize: str) -> list[str] | None:
 
 
 def choose_format(adapter_only: bool, fmt: str, quantize: str) -> ExportFormat:
-    if fmt not in FORMATS or fmt in ("adapter", "int8"):
+    if fmt not in FORMATS or fmt in ("adapter", "int8", "onnx_int8"):
         raise UserError(f"unknown --format {fmt!r}", hint="use safetensors (default), onnx, gguf or ollama")
+    if adapter_only and (fmt != "safetensors" or quantize != "none"):
+        raise UserError("--adapter-only keeps the adapter as trained; it cannot be combined with --format/--quantize")
     if fmt in GGUF_FORMATS:
         return FORMATS[fmt]
     if quantize not in ("none", "int8"):
         raise UserError(f"unknown --quantize {quantize!r} for --format {fmt}",
                         hint="use int8 (dynamic, CPU) or none; the GGUF types (q8_0, q4_k_m...) go with --format gguf")
-    if adapter_only and (fmt != "safetensors" or quantize != "none"):
-        raise UserError("--adapter-only keeps the adapter as trained; it cannot be combined with --format/--quantize")
-    if quantize == "int8" and fmt == "onnx":
-        raise UserError("--quantize int8 writes PyTorch int8 weights; it cannot be combined with --format onnx")
-    return FORMATS["adapter" if adapter_only else "int8" if quantize == "int8" else fmt]
+    if quantize == "int8":
+        return FORMATS["onnx_int8" if fmt == "onnx" else "int8"]
+    return FORMATS["adapter" if adapter_only else fmt]
 
 
 def judge(agreement: Agreement, fmt: ExportFormat, tolerance: float, min_agreement: float | None) -> None:
@@ -117,11 +117,15 @@ def export_run(run: Path, target: Path, *, adapter_only: bool = False, fmt: str 
             check = {**agreement.as_dict(), "tolerance": tolerance,
                      "min_agreement": DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement}
         if reference is not None:
-            context = AnswerContext(loaded.saved, dtype, tokenizer, config, reference.kind)
-            check["task"] = run_task_check(reference, export_format.answerers(folder, context), tokenizer, log)
+            answerers = export_format.answerers(folder, AnswerContext(loaded.saved, dtype, tokenizer, config,
+                                                                      reference.kind))
+            check["task"] = (run_task_check(reference, answerers, tokenizer, log) if answerers
+                             else {"skipped": check.get("skipped", "no runtime here to score this export with")})
         elif skipped:
             check["task"] = {"skipped": skipped}
         info = export_info(run, target, folder, loaded, export_format, dtype, check)
+        if types:  # what `tunesmith serve FOLDER` and the Modelfile load: the last type asked for
+            info.update(gguf_types=types, serve_file=gguf_file(folder, types[-1]).name)
         write_json(folder / EXPORT_INFO, info)
         (folder / "README.md").write_text(model_card(run, config, info, export_format.usage))
     log(f"exported to {target}: {check_line(check, agreement)}")
@@ -135,6 +139,8 @@ def task_reference(kind: str, export_format: ExportFormat, model, loaded, enable
         return None, None
     if not enabled:
         return None, "--no-task-check"
+    if kind not in export_format.scored_kinds:
+        return None, f"the {export_format.name} format's {kind} models are not scored on the test split here"
     examples, _ = test_examples(loaded.config, loaded.tokenizer)
     task = task_kind(kind, examples)
     if task is None:

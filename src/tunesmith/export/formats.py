@@ -30,6 +30,7 @@ class ExportFormat:
     # (folder, AnswerContext) -> {label: answer(items) -> outputs}: the export run on the test split
     # (export/task_check.py); None: exact formats, which the logit check covers
     answerers: Callable | None = None
+    scored_kinds: tuple[str, ...] = ("causal_lm", "seq_cls")  # model kinds its answerers can score
 
     def saved(self, run_model: SavedModel, folder: Path) -> SavedModel | None:
         """What the written folder holds: the run's SavedModel with this format's weights and tokenizer."""

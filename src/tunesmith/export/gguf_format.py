@@ -30,7 +30,8 @@ def runtime_missing() -> str | None:
 
 def write_files(model, tokenizer, folder: Path, types: list[str], with_modelfile: bool, system_prompt) -> None:
     name = Path(folder).name.split(".partial-")[0].lstrip(".")
-    write_gguf(model, tokenizer, folder, types, name)
+    write_gguf(model, tokenizer, folder, types, name, log=lambda line: None)
+    tokenizer.save_pretrained(folder)  # for `tunesmith serve` and transformers; the files hold their own copy
     if with_modelfile:
         from tunesmith.export.ollama import write_modelfile
 

@@ -1,4 +1,5 @@
-"""ONNX export of the merged model (input_ids, attention_mask → logits), checked with onnxruntime.
+"""ONNX export of the merged model (input_ids, attention_mask → logits), checked with onnxruntime: decoders and
+sequence classifiers (encoder or decoder), in float32 or with int8 weights (onnxruntime's dynamic quantization).
 
 optimum's exporter now lives in optimum-onnx, which pins transformers<4.58; torch.onnx's own (dynamo) exporter
 handles these models directly, so that is what this uses.
@@ -36,8 +37,9 @@ def logits_only(model):
             self.model = model
 
         def forward(self, input_ids, attention_mask):
-            return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, **cache).logits
 
+    cache = {"use_cache": False} if model.can_generate() else {}
     return LogitsOnly().eval()
 
 
@@ -73,23 +75,73 @@ def write_onnx(model, tokenizer, folder: Path) -> None:
     save_config_and_tokenizer(model, tokenizer, folder)
 
 
-def load_onnx(folder: Path):
-    import numpy as np
+def write_onnx_int8(model, tokenizer, folder: Path) -> None:
+    """The float32 graph, then its MatMul weights as int8 (activations quantized per call): one model.onnx."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    staging = Path(folder) / "float32"
+    staging.mkdir()
+    write_onnx(model, tokenizer, staging)
+    with quiet_exporter():
+        quantize_dynamic(staging / ONNX_FILE, Path(folder) / ONNX_FILE, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gemm"])
+    for path in staging.iterdir():
+        path.replace(Path(folder) / path.name) if path.suffix != ".data" and path.name != ONNX_FILE else path.unlink()
+    staging.rmdir()
+
+
+def onnx_session(folder: Path):
     import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only: it warns about every initializer it folds
+    return onnxruntime.InferenceSession(str(Path(folder) / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_logits(session, ids):
+    """Logits of one unpadded row of token ids (a list or a (1, n) tensor)."""
+    import numpy as np
+
+    ids = np.asarray(ids, dtype=np.int64).reshape(1, -1)
+    return session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones(ids.shape, dtype=np.int64)})[0]
+
+
+def load_onnx(folder: Path):
     import torch
 
-    session = onnxruntime.InferenceSession(str(Path(folder) / ONNX_FILE), providers=["CPUExecutionProvider"])
+    from tunesmith.export.probes import flat
 
-    def forward(inputs: dict):
-        ids = inputs["input_ids"].numpy().astype(np.int64)
-        logits = session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones(ids.shape, dtype=np.int64)})[0]
-        return torch.from_numpy(logits[0]).float()
-
-    return forward
+    session = onnx_session(folder)
+    return lambda inputs: flat(torch.from_numpy(onnx_logits(session, inputs["input_ids"].numpy())))
 
 
+def onnx_answerers(folder: Path, context) -> dict:
+    """Classifiers run in onnxruntime on the test split (a decoder graph has no KV cache: greedy replies over a
+    whole split would re-read every sequence at every step, so decoders are not scored: scored_kinds)."""
+    from transformers import AutoConfig
+
+    labels = AutoConfig.from_pretrained(folder).id2label
+    limit = context.config.data.max_length
+
+    def make():
+        session = onnx_session(folder)
+
+        def answer(texts: list[str]) -> list[str]:
+            encoded = [context.tokenizer(t, truncation=True, max_length=limit)["input_ids"] for t in texts]
+            return [labels[int(onnx_logits(session, ids)[0].argmax())] for ids in encoded]
+
+        return answer
+
+    return {"onnx": make}
+
+
+USAGE = ("onnxruntime.InferenceSession(f'{folder}/model.onnx') with inputs input_ids and attention_mask "
+         "(int64, batch x length); output logits. No KV cache: every step re-reads the whole sequence.")
 register(ExportFormat(
-    "onnx", write_onnx, None, merged=True, lossy=False, kinds=("causal_lm",), load=load_onnx,
-    usage=("onnxruntime.InferenceSession(f'{folder}/model.onnx') with inputs input_ids and attention_mask "
-           "(int64, batch x length); output logits. No KV cache: every step re-reads the whole sequence."),
+    "onnx", write_onnx, None, merged=True, lossy=False, kinds=("causal_lm", "seq_cls"), load=load_onnx,
+    answerers=onnx_answerers, scored_kinds=("seq_cls",), usage=USAGE,
+))
+register(ExportFormat(
+    "onnx_int8", write_onnx_int8, None, merged=True, lossy=True, kinds=("causal_lm", "seq_cls"), load=load_onnx,
+    answerers=onnx_answerers, scored_kinds=("seq_cls",), usage=USAGE + " Weights are int8 (onnxruntime dynamic quantization).",
 ))

@@ -14,6 +14,7 @@ from tunesmith.serve.classify import run_classification
 from tunesmith.serve.engine import Engine, Job, QueueFull
 from tunesmith.serve.errors import APIError, install_error_handlers
 from tunesmith.serve.generation import run_generation
+from tunesmith.serve.runtimes import run_gguf_generation, run_onnx_classification
 from tunesmith.serve.guards import ApiKeyGuard, BodyLimit, RequestMetrics
 from tunesmith.serve.telemetry import Metrics
 
@@ -62,7 +63,8 @@ class ServerState:
 
 
 def default_runners() -> dict:
-    return {"generate": run_generation, "classify": run_classification}
+    return {"generate": run_generation, "classify": run_classification, "generate_gguf": run_gguf_generation,
+            "classify_onnx": run_onnx_classification}
 
 
 def create_app(pool, settings: ServeSettings, runners: dict | None = None) -> FastAPI:

@@ -130,7 +130,7 @@ class Engine:
 
     def _run(self, batch: list[Job]) -> None:
         try:
-            self.runners[batch[0].task](batch, self.metrics)
+            self.runners[batch[0].served.runner or batch[0].task](batch, self.metrics)
         except Exception:  # a bug or a model failure must answer these requests, not kill the worker
             log.exception("model worker failed on a batch of %d request(s)", len(batch))
             error = APIError(500, "the model failed on this request; the server log has the details", "server_error")

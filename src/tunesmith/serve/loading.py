@@ -23,6 +23,7 @@ from tunesmith.models.saved import (
 )
 from tunesmith.runs import open_run, read_json
 from tunesmith.serve.models import ModelPool, SafeTokenizer, ServedModel
+from tunesmith.serve.runtimes import export_runtime_plan, load_gguf, load_onnx_classifier
 
 # How each `serving` of a SavedModel is routed: a one-output scorer (reward model) answers on /v1/classify too,
 # with its raw score.
@@ -32,9 +33,15 @@ ROUTED_AS = {"generate": "generate", "classify": "classify", "score": "classify"
 @dataclass(frozen=True)
 class Plan:
     name: str
-    saved: SavedModel  # what the folder holds and how to load it (tunesmith.models.saved)
+    saved: SavedModel | None  # what the folder holds and how to load it (tunesmith.models.saved); None: runtime
     dtype: str = "auto"
     device: str = "auto"
+    runtime: str = "torch"  # or "llama_cpp" (a .gguf file) / "onnx" (an ONNX classifier): serve/runtimes.py
+    file: Path | None = None  # what the runtime loads
+    system_prompt: str | None = None  # runtime plans: the export's system prompt
+
+    def describe(self) -> str:
+        return f"{self.saved.format} from {self.saved.weights}" if self.saved else f"{self.runtime}: {self.file}"
 
 
 def parse_spec(text: str) -> tuple[str | None, Path]:
@@ -48,6 +55,10 @@ def parse_spec(text: str) -> tuple[str | None, Path]:
 def plan_model(name: str | None, path: Path) -> Plan:
     """What to load for `path`: a run directory, a tunesmith export, a PEFT adapter or a Hugging Face folder."""
     name = name or path.name
+    if path.suffix == ".gguf" and path.is_file():
+        info = read_json(path.parent / EXPORT_INFO)
+        return Plan(name.removesuffix(".gguf"), None, runtime="llama_cpp", file=path,
+                    system_prompt=info.get("system_prompt"))
     if (path / "config.yaml").is_file():
         config, _ = open_run(path)
         plan = Plan(name, saved_model_of_run(path), config.model.dtype, config.model.device)
@@ -60,7 +71,7 @@ def plan_model(name: str | None, path: Path) -> Plan:
     else:
         raise UserError(f"{path} is not a run directory, a tunesmith export or a Hugging Face model folder",
                         hint="pass runs/<name>, a folder written by `tunesmith export`, or a folder with config.json")
-    if plan.saved.serving not in ROUTED_AS:
+    if plan.saved is not None and plan.saved.serving not in ROUTED_AS:
         raise UserError(f"{path} holds a {plan.saved.model_kind} model ({plan.saved.objective or 'no objective'}); "
                         "this server runs text generators, classifiers and scorers",
                         hint="export it and load it with transformers directly")
@@ -68,9 +79,9 @@ def plan_model(name: str | None, path: Path) -> Plan:
 
 
 def _plan_export(name: str, folder: Path, info: dict) -> Plan:
-    if info.get("format") == "onnx":
-        raise UserError(f"{folder} is an ONNX export, which runs in onnxruntime, not in this server",
-                        hint="serve the run itself or a safetensors/int8 export of it")
+    runtime = export_runtime_plan(folder, info)
+    if runtime:
+        return Plan(name, None, runtime=runtime[0], file=runtime[1], system_prompt=info.get("system_prompt"))
     saved = SavedModel.from_record(info["model"], folder) if info.get("model") else saved_model_of_export(folder, info)
     return Plan(name, saved, device="cpu" if saved.format == "int8" else "auto")
 
@@ -86,11 +97,15 @@ def load_models(specs: list[str], log=print) -> ModelPool:
     served = []
     for plan in plans:
         served.append(_load(plan, bases))
-        log(f"loaded {plan.name} ({plan.saved.format} from {plan.saved.weights})")
+        log(f"loaded {plan.name} ({plan.describe()})")
     return ModelPool(served)
 
 
 def _load(plan: Plan, bases: dict) -> ServedModel:
+    if plan.runtime == "llama_cpp":
+        return load_gguf(plan.name, plan.file, plan.system_prompt)
+    if plan.runtime == "onnx":
+        return load_onnx_classifier(plan.name, plan.file)
     hardware = detect(plan.dtype, plan.device)
     saved = plan.saved
     model, adapter = load_weights(saved, hardware.dtype, hardware.device, bases)

@@ -47,7 +47,7 @@ class SafeTokenizer:
 class ServedModel:
     name: str  # what requests put in `model`
     task: str  # "generate" (causal LM) or "classify" (sequence classification)
-    model: object  # the torch module; adapters on one base share it
+    model: object  # the torch module (adapters on one base share it), or a llama.cpp / onnxruntime model
     tokenizer: SafeTokenizer
     source: str  # the run or folder it came from
     adapter: str | None = None  # PEFT adapter to activate before each batch
@@ -55,6 +55,7 @@ class ServedModel:
     context_length: int = 2048
     eos_ids: tuple[int, ...] = ()
     labels: tuple[str, ...] = ()  # classifiers: label of each output
+    runner: str | None = None  # the engine's runner for this model's batches when not its task's (serve/runtimes.py)
     created: int = field(default_factory=lambda: int(time.time()))
 
     def chat_prompt(self, messages: list[dict]) -> str:
