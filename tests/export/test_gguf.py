@@ -158,3 +158,13 @@ def test_ollama_export_of_a_lora_run_is_checked_in_llama_cpp_and_on_the_test_spl
 def test_gguf_of_a_classifier_is_refused_before_loading(classification_run, tmp_path, cli):
     code, _, err = cli("export", str(classification_run), "--to", str(tmp_path / "g"), "--format", "gguf")
     assert code == 2 and "gguf format holds causal_lm models" in err and "Traceback" not in err
+
+
+def test_llama3_and_qwen2_split_patterns_are_recognised():
+    from tunesmith.export.gguf import SPLIT_PATTERNS
+
+    byte_level = {"type": "ByteLevel", "use_regex": False}
+    for pattern, name in SPLIT_PATTERNS.items():
+        spec = {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": pattern}}, byte_level]}
+        assert pre_tokenizer_name(spec) == name
+    assert sorted(SPLIT_PATTERNS.values()) == ["llama-bpe", "qwen2"]

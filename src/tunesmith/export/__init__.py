@@ -109,7 +109,7 @@ def export_run(run: Path, target: Path, *, adapter_only: bool = False, fmt: str 
         export_format.write(model, tokenizer, folder)
         del model  # the write may have consumed it; the check loads what is on disk
         if types:
-            check = gguf_format.check_files(probes, folder, types, min_agreement)
+            check = gguf_format.check_files(probes, folder, types, min_agreement, tokenizer)
             agreement = None
         else:
             agreement = compare(probes, export_format.reader(loaded.saved, folder, dtype))

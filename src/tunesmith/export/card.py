@@ -120,7 +120,8 @@ def _gguf_check(check: dict) -> str:
     return ("## Export check\n\nEach file was loaded back in llama.cpp (llama-cpp-python) and compared with the run's "
             f"unmerged model on {some['probes']} probe inputs ({some['positions']} positions):\n\n"
             "| file | size | same next token | required | max logit difference |\n|---|---|---|---|---|\n"
-            + "\n".join(rows))
+            + "\n".join(rows) + f"\n\nllama.cpp tokenized {check['tokenizer_agreement']:.0%} of the probe texts "
+            "exactly like the run's tokenizer.")
 
 
 def _task_check(task: dict | None) -> str:

@@ -148,13 +148,26 @@ PRE_TOKENIZERS = {
     "ByteLevel": "gpt-2",
     "Digits+ByteLevel": "smollm",  # each digit alone, then GPT-2's regex (SmolLM, StarCoder)
 }
+# A Split by one of these regexes, then ByteLevel without its own regex (the patterns as tokenizer.json writes them).
+SPLIT_PATTERNS = {
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+":
+        "llama-bpe",  # Llama 3
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+":
+        "qwen2",
+}
 
 
 def pre_tokenizer_name(spec: dict | None) -> str:
+    """llama.cpp's pre-tokenizer for a tokenizer.json pre_tokenizer, or a refusal; the export check then compares
+    llama.cpp's tokens with the run's on the probe texts."""
     if spec is None:
         return "gpt-2"
     steps = spec.get("pretokenizers", [spec]) if spec.get("type") == "Sequence" else [spec]
     key = "+".join(step["type"] for step in steps)
+    if key == "Split+ByteLevel" and not steps[1].get("use_regex", True):
+        pattern = steps[0].get("pattern", {}).get("Regex")
+        if pattern in SPLIT_PATTERNS:
+            return SPLIT_PATTERNS[pattern]
     digits_alone = all(step.get("individual_digits", True) for step in steps if step["type"] == "Digits")
     regex = all(step.get("use_regex", True) for step in steps if step["type"] == "ByteLevel")
     if key in PRE_TOKENIZERS and digits_alone and regex:

@@ -38,13 +38,15 @@ def write_files(model, tokenizer, folder: Path, types: list[str], with_modelfile
         write_modelfile(folder, tokenizer, gguf_file(folder, types[-1]).name, system_prompt)
 
 
-def check_files(probes: list, folder: Path, types: list[str], min_agreement: float | None) -> dict:
-    """{type: agreement record} for each file, judged; or the reason the check was skipped."""
+def check_files(probes: list, folder: Path, types: list[str], min_agreement: float | None, tokenizer) -> dict:
+    """{"files": {type: agreement record}} for each file, judged, and llama.cpp's tokenization of the probe texts;
+    or the reason the check was skipped."""
     from tunesmith.export.gguf_runtime import gguf_forward
 
     missing = runtime_missing()
     if missing:
         return {"skipped": missing}
+    same_tokens = check_tokenizer(gguf_file(folder, REFERENCE_TYPE), tokenizer, probes)
     results = {}
     for qtype in types:
         forward = gguf_forward(gguf_file(folder, qtype))
@@ -55,7 +57,24 @@ def check_files(probes: list, folder: Path, types: list[str], min_agreement: flo
         judge_file(qtype, agreement, min_agreement)
         results[qtype] = {**agreement.as_dict(), "required": required_agreement(qtype, min_agreement),
                           "bytes": gguf_file(folder, qtype).stat().st_size}
-    return {"files": results}
+    return {"files": results, "tokenizer_agreement": same_tokens}
+
+
+def check_tokenizer(path: Path, tokenizer, probes: list) -> float:
+    """Share of probe texts llama.cpp tokenizes exactly like the run's tokenizer; anything less fails."""
+    from tunesmith.export.gguf_runtime import open_gguf, tokenizer_agreement
+
+    texts = [tokenizer.decode(p.inputs["input_ids"][0].tolist()) for p in probes]
+    llm = open_gguf(path, context=64)
+    try:
+        share = tokenizer_agreement(llm, tokenizer, texts)
+    finally:
+        llm.close()
+    if share < 1.0:
+        raise UserError(f"llama.cpp tokenizes {1 - share:.0%} of the probe texts differently from the run's tokenizer; "
+                        "nothing was written", hint="this tokenizer's pre-tokenizer is not one llama.cpp reproduces; "
+                        "export it as safetensors and convert with llama.cpp's convert_hf_to_gguf.py")
+    return share
 
 
 def required_agreement(qtype: str, min_agreement: float | None) -> float:

@@ -33,6 +33,15 @@ def gguf_forward(path: Path):
     return forward
 
 
+def gguf_tokenizer(path: Path):
+    """The export's saved tokenizer, else the one transformers rebuilds from the file's own metadata."""
+    from transformers import AutoTokenizer
+
+    if (path.parent / "tokenizer_config.json").is_file():
+        return AutoTokenizer.from_pretrained(path.parent)
+    return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+
+
 def tokenizer_agreement(llm, tokenizer, texts: list[str]) -> float:
     """Share of texts llama.cpp tokenizes exactly as the run's tokenizer (special tokens parsed in both)."""
     same = sum(llm.tokenize(text.encode(), add_bos=False, special=True)
@@ -40,13 +49,17 @@ def tokenizer_agreement(llm, tokenizer, texts: list[str]) -> float:
     return same / max(len(texts), 1)
 
 
-def gguf_replies(llm, prompts: list[str], max_new_tokens: int) -> list[str]:
-    """Greedy replies to rendered prompts; a reply ends at the file's end-of-generation tokens."""
+def gguf_replies(llm, prompts: list[str], max_new_tokens: int, temperature: float = 0.0,
+                 seed: int | None = None) -> list[str]:
+    """Replies to rendered prompts, greedy unless temperature > 0; a reply ends at the file's end-of-generation
+    tokens."""
     replies = []
     for prompt in prompts:
         llm.reset()
+        if seed is not None:
+            llm.set_seed(seed)
         ids = llm.tokenize(prompt.encode(), add_bos=False, special=True)
-        output = llm.create_completion(ids, max_tokens=max_new_tokens, temperature=0.0, top_k=1, top_p=1.0,
-                                       repeat_penalty=1.0)
+        output = llm.create_completion(ids, max_tokens=max_new_tokens, temperature=temperature,
+                                       top_k=1 if temperature == 0 else 0, top_p=1.0, repeat_penalty=1.0)
         replies.append(output["choices"][0]["text"].strip())
     return replies

@@ -84,7 +84,7 @@ def write_onnx_int8(model, tokenizer, folder: Path) -> None:
     write_onnx(model, tokenizer, staging)
     with quiet_exporter():
         quantize_dynamic(staging / ONNX_FILE, Path(folder) / ONNX_FILE, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul", "Gemm"])
+                         op_types_to_quantize=["MatMul", "Gemm", "Gather"])
     for path in staging.iterdir():
         path.replace(Path(folder) / path.name) if path.suffix != ".data" and path.name != ONNX_FILE else path.unlink()
     staging.rmdir()

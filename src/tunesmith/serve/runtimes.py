@@ -14,17 +14,8 @@ from tunesmith.serve.models import SafeTokenizer, ServedModel
 GGUF_CONTEXT = 4096  # tokens of KV cache at most: a file's training context can be far more than a CPU needs
 
 
-def gguf_tokenizer(path: Path):
-    """The export's saved tokenizer, else the one transformers rebuilds from the file's own metadata."""
-    from transformers import AutoTokenizer
-
-    if (path.parent / "tokenizer_config.json").is_file():
-        return AutoTokenizer.from_pretrained(path.parent)
-    return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-
-
 def load_gguf(name: str, path: Path, system_prompt: str | None) -> ServedModel:
-    from tunesmith.export.gguf_runtime import open_gguf
+    from tunesmith.export.gguf_runtime import gguf_tokenizer, open_gguf
 
     probe = open_gguf(path, context=8)  # reads the file's training context, then the real one is opened
     trained = probe.metadata.get(f"{probe.metadata.get('general.architecture')}.context_length")

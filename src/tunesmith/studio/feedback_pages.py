@@ -52,7 +52,8 @@ def _data_suggestions(summaries: list[dict], root) -> list[str]:
 def tasks_page(request: Request, model: str | None = None):
     root = studio(request).root
     prefer = model.partition(":")[2] if model else None
-    return page(request, "feedback.html", tasks=studio(request).store.tasks(), options=model_choices(root, prefer),
+    options = model_choices(root, prefer, with_gguf=False)  # labelling tasks train from runs, not from files
+    return page(request, "feedback.html", tasks=studio(request).store.tasks(), options=options,
                 suggestions=_data_suggestions(all_summaries(root), root), chosen=model or "")
 
 

@@ -11,6 +11,7 @@ from tunesmith.studio.models import (
     ModelRef,
     check_generates,
     generating_runs,
+    gguf_files,
     system_prompt_of,
 )
 from tunesmith.studio.runs_pages import all_summaries
@@ -20,15 +21,16 @@ router = APIRouter()
 MAX_MODELS = 6
 
 
-def model_choices(root, prefer: str | None = None) -> list[dict]:
-    """Every model the page can ask: each finished generating run, and the base it started from (one entry per
-    base model, named through run `prefer` when that run started from it)."""
+def model_choices(root, prefer: str | None = None, with_gguf: bool = True) -> list[dict]:
+    """Every model the page can ask: each finished generating run, the base it started from (one entry per
+    base model, named through run `prefer` when that run started from it) and each GGUF export in the folder."""
     runs, bases = [], {}
     for run in generating_runs(all_summaries(root)):
         runs.append({"ref": f"run:{run['id']}", "label": run["id"]})
         if run["model"] not in bases or run["id"] == prefer:
             bases[run["model"]] = {"ref": f"base:{run['id']}", "label": f"base model {run['model']}"}
-    return runs + list(bases.values())
+    files = [ModelRef(path, gguf=True) for path in (gguf_files(root) if with_gguf else [])]
+    return runs + list(bases.values()) + [{"ref": str(ref), "label": ref.label} for ref in files]
 
 
 @router.get("/try")
