@@ -62,14 +62,15 @@ def export(run: Path, name: str, **options) -> tuple[dict, float, Path]:
 def rows_of(label: str, info: dict, seconds: float, folder: Path) -> list[dict]:
     task = info["check"].get("task") or {}
     exports = task.get("exports") or {}
-    rows = []
+    rows, seconds = [], info["check"].get("seconds", seconds)  # writing + output check, without the task check
     if not exports:  # exact formats: the logit check covers them; the run's own speed stands for them
         rows.append({"format": label, "bytes": weights_bytes(folder, info["format"], None), "export_seconds": seconds,
                      "check": {k: info["check"][k] for k in ("max_abs_diff", "top1_agreement") if k in info["check"]}})
     for key, result in exports.items():
         qtype = key if info["format"] in ("gguf", "ollama") else None
         name, metric = next(iter(result["metrics"].items()))
-        rows.append({"format": f"{label} {key}" if qtype else label, "bytes": weights_bytes(folder, info["format"], qtype),
+        rows.append({"format": f"{label} {key}" if qtype else label,
+                     "bytes": weights_bytes(folder, info["format"], qtype),
                      "export_seconds": seconds, "metric": name, **metric, "same_output": result["same_output"],
                      "speed": result["speed"], "speedup": result["speedup"], "run_speed": task["run_speed"]})
     return rows

@@ -168,3 +168,20 @@ def test_llama3_and_qwen2_split_patterns_are_recognised():
         spec = {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": pattern}}, byte_level]}
         assert pre_tokenizer_name(spec) == name
     assert sorted(SPLIT_PATTERNS.values()) == ["llama-bpe", "qwen2"]
+
+
+def test_a_template_that_adds_a_default_system_prompt_keeps_it_in_ollama(tiny_model):
+    from transformers import AutoTokenizer
+
+    from tests.conftest import CHATML
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    default = "{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nBe brief.<|im_end|>\n' }}{% endif %}"
+    tokenizer.chat_template = default + CHATML
+    turns = translate(tokenizer)
+    assert turns.default_head == "<|im_start|>system\nBe brief.<|im_end|>\n"
+    assert rebuild(turns, ["user"], ["hi"]) == tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    text = modelfile_text(tokenizer, "model-f16.gguf", None, 2048)
+    assert '{{ if or (not .Messages) (ne (index .Messages 0).Role "system") }}<|im_start|>system\nBe brief.' in text
+    assert "SYSTEM" not in text

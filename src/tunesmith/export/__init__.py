@@ -106,23 +106,13 @@ def export_run(run: Path, target: Path, *, adapter_only: bool = False, fmt: str 
     reference, skipped = task_reference(kind, export_format, model, loaded, task_check, log)
     with staged_folder(target, force, run) as folder:
         log(f"writing {export_format.name} export")
+        started = time.perf_counter()
         export_format.write(model, tokenizer, folder)
         del model  # the write may have consumed it; the check loads what is on disk
-        if types:
-            check = gguf_format.check_files(probes, folder, types, min_agreement, tokenizer)
-            agreement = None
-        else:
-            agreement = compare(probes, export_format.reader(loaded.saved, folder, dtype))
-            judge(agreement, export_format, tolerance, min_agreement)
-            check = {**agreement.as_dict(), "tolerance": tolerance,
-                     "min_agreement": DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement}
-        if reference is not None:
-            answerers = export_format.answerers(folder, AnswerContext(loaded.saved, dtype, tokenizer, config,
-                                                                      reference.kind))
-            check["task"] = (run_task_check(reference, answerers, tokenizer, log) if answerers
-                             else {"skipped": check.get("skipped", "no runtime here to score this export with")})
-        elif skipped:
-            check["task"] = {"skipped": skipped}
+        check, agreement = output_check(export_format, types, probes, folder, loaded, dtype, tolerance, min_agreement)
+        check["seconds"] = time.perf_counter() - started  # writing and the output check
+        if reference is not None or skipped:
+            check["task"] = task_result(reference, skipped, export_format, folder, loaded, dtype, check, log)
         info = export_info(run, target, folder, loaded, export_format, dtype, check)
         if types:  # what `tunesmith serve FOLDER` and the Modelfile load: the last type asked for
             info.update(gguf_types=types, serve_file=gguf_file(folder, types[-1]).name)
@@ -130,6 +120,29 @@ def export_run(run: Path, target: Path, *, adapter_only: bool = False, fmt: str 
         (folder / "README.md").write_text(model_card(run, config, info, export_format.usage))
     log(f"exported to {target}: {check_line(check, agreement)}")
     return ExportResult(Path(target), export_format.name, agreement, check)
+
+
+def output_check(export_format: ExportFormat, types, probes, folder: Path, loaded, dtype: str, tolerance: float,
+                 min_agreement: float | None) -> tuple[dict, Agreement | None]:
+    """The written export against the run's probe outputs, judged: (record, agreement; None for GGUF files)."""
+    if types:
+        return gguf_format.check_files(probes, folder, types, min_agreement, loaded.tokenizer), None
+    agreement = compare(probes, export_format.reader(loaded.saved, folder, dtype))
+    judge(agreement, export_format, tolerance, min_agreement)
+    limit = DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement
+    return {**agreement.as_dict(), "tolerance": tolerance, "min_agreement": limit}, agreement
+
+
+def task_result(reference, skipped: str | None, export_format: ExportFormat, folder: Path, loaded, dtype: str,
+                check: dict, log) -> dict:
+    """The export scored on the run's test split, or why it was not."""
+    if reference is None:
+        return {"skipped": skipped}
+    context = AnswerContext(loaded.saved, dtype, loaded.tokenizer, loaded.config, reference.kind)
+    answerers = export_format.answerers(folder, context)
+    if not answerers:
+        return {"skipped": check.get("skipped", "no runtime here to score this export with")}
+    return run_task_check(reference, answerers, loaded.tokenizer, log)
 
 
 def task_reference(kind: str, export_format: ExportFormat, model, loaded, enabled: bool, log):

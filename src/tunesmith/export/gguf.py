@@ -86,7 +86,8 @@ def gguf_tensors(model, arch: Architecture):
     import gguf
 
     config = model.config
-    names = gguf.get_tensor_name_map({v: k for k, v in gguf.MODEL_ARCH_NAMES.items()}[arch.gguf_name], config.num_hidden_layers)
+    model_arch = {v: k for k, v in gguf.MODEL_ARCH_NAMES.items()}[arch.gguf_name]
+    names = gguf.get_tensor_name_map(model_arch, config.num_hidden_layers)
     tied = getattr(config, "tie_word_embeddings", False)
     for hf_name, tensor in model.state_dict().items():
         if hf_name == "lm_head.weight" and tied:
@@ -183,8 +184,9 @@ def add_tokenizer(writer, tokenizer, vocab_size: int) -> None:
 
     spec = json.loads(tokenizer.backend_tokenizer.to_str())
     if spec["model"]["type"] != "BPE" or spec["model"].get("byte_fallback"):
+        fallback = " with byte fallback (SentencePiece style)" if spec["model"].get("byte_fallback") else ""
         raise UserError("GGUF export writes byte-level BPE tokenizers (GPT-2 style); this one is "
-                        f"{spec['model']['type']}{' with byte fallback (SentencePiece)' if spec['model'].get('byte_fallback') else ''}",
+                        f"{spec['model']['type']}{fallback}",
                         hint="export it as safetensors and convert with llama.cpp's convert_hf_to_gguf.py")
     by_id = {i: token for token, i in tokenizer.get_vocab().items()}
     special = set(tokenizer.all_special_ids) | {t["id"] for t in spec.get("added_tokens", []) if t.get("special")}

@@ -143,5 +143,6 @@ register(ExportFormat(
 ))
 register(ExportFormat(
     "onnx_int8", write_onnx_int8, None, merged=True, lossy=True, kinds=("causal_lm", "seq_cls"), load=load_onnx,
-    answerers=onnx_answerers, scored_kinds=("seq_cls",), usage=USAGE + " Weights are int8 (onnxruntime dynamic quantization).",
+    answerers=onnx_answerers, scored_kinds=("seq_cls",),
+    usage=USAGE + " Weights are int8 (onnxruntime dynamic quantization).",
 ))

@@ -7,7 +7,6 @@ at a time); speed is measured the same way for every model: one request at a tim
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -170,7 +169,7 @@ def torch_folder_answerers(folder: Path, context: AnswerContext, fmt) -> dict:
 def run_task_check(reference: TaskReference, answerers: dict, tokenizer, log=print) -> dict:
     """{label: judged result} for every answerer (label -> make() -> answer), loaded one at a time and closed
     after use where it can be."""
-    results = {}
+    results, started = {}, time.perf_counter()
     for label, make in answerers.items():
         log(f"task check: {label} on {len(reference.items)} test examples")
         answer = make()
@@ -180,4 +179,4 @@ def run_task_check(reference: TaskReference, answerers: dict, tokenizer, log=pri
             getattr(answer, "close", lambda: None)()
         log("  " + summary_line(label, results[label]))
     return {"split": "test", "examples": len(reference.items), "kind": reference.kind, "run_speed": reference.speed,
-            "exports": results}
+            "exports": results, "seconds": time.perf_counter() - started}

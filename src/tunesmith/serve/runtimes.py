@@ -37,7 +37,8 @@ def run_gguf_generation(batch: list, metrics) -> None:
         for index in range(job.work.rows):
             prompt = list(job.work.prompts[index // job.work.n])
             on_text = (lambda text, job=job, index=index: job.send("delta", index, text)) if job.stream else None
-            tracker = RowTracker(served.tokenizer.decode, job.work, served.eos_ids, on_text, lambda job=job: job.cancelled)
+            tracker = RowTracker(served.tokenizer.decode, job.work, served.eos_ids, on_text,
+                                 lambda job=job: job.cancelled)
             _generate_row(served.model, prompt, tracker, job.work)
             trackers.append(tracker)
             owners.append((job, index))
