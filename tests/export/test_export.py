@@ -180,7 +180,10 @@ def test_judging_lossy_and_exact_formats():
 def test_incompatible_options_are_refused_before_loading(lora_run, tmp_path):
     run, _ = lora_run
     for kwargs, message in (({"adapter_only": True, "quantize": "int8"}, "cannot be combined"),
-                            ({"fmt": "gguf"}, "unknown --format"), ({"quantize": "int4"}, "unknown --quantize")):
+                            ({"fmt": "tflite"}, "unknown --format"), ({"fmt": "int8"}, "unknown --format"),
+                            ({"quantize": "int4"}, "unknown --quantize"), ({"quantize": "q4_k_m"}, "unknown --quantize"),
+                            ({"fmt": "gguf", "quantize": "int8"}, "unknown GGUF type int8"),
+                            ({"fmt": "gguf", "adapter_only": True}, "cannot be combined")):
         with pytest.raises(UserError, match=message):
             export_run(run, tmp_path / "x", log=quiet, **kwargs)
     assert not (tmp_path / "x").exists()
