@@ -9,7 +9,10 @@ from pathlib import Path
 
 from tunesmith.data import PreparedData, load_splits
 from tunesmith.errors import UserError
+from tunesmith.data.tokenize import render
+from tunesmith.data.tools import answer_text, uses_tools
 from tunesmith.metrics.text import exact_match, json_exact_match, parse_json
+from tunesmith.metrics.tools import argument_f1, call_decision_accuracy, function_name_accuracy, tool_call_exact_match
 from tunesmith.objectives.graders import grader_reward
 from tunesmith.objectives.classification import without_length_grouping
 from tunesmith.objectives.registry import (
@@ -38,7 +41,21 @@ def reward_json_match(prompts, completions, reference, **kwargs) -> list[float]:
             for c, r in zip(completions, reference)]
 
 
-BUILT_IN = {"json_valid": reward_json_valid, "exact_match": reward_exact_match, "json_match": reward_json_match}
+def tool_call_score(reply: str, reference: str) -> float:
+    """Where the reference calls: 0.25 for calling, 0.25 for the right functions, 0.5 x argument F1 (1.0 for the
+    exact calls); where it answers in text: 1.0 for answering without a call."""
+    if tool_call_exact_match(reply, reference) is None:
+        return call_decision_accuracy(reply, reference)
+    return (0.25 * call_decision_accuracy(reply, reference) + 0.25 * function_name_accuracy(reply, reference)
+            + 0.5 * argument_f1(reply, reference))
+
+
+def reward_tool_call(prompts, completions, reference, **kwargs) -> list[float]:
+    return [tool_call_score(_text(c), r) for c, r in zip(completions, reference)]
+
+
+BUILT_IN = {"json_valid": reward_json_valid, "exact_match": reward_exact_match, "json_match": reward_json_match,
+            "tool_call": reward_tool_call}
 
 
 def resolve_reward(spec: str):
@@ -71,14 +88,30 @@ def check(config) -> None:
 
 
 def prepare(config, tokenizer) -> PreparedData:
+    """Prompts and reference answers. Plain chat rows stay conversations (TRL applies the chat template); when any
+    row has tools, tool calls or a reasoning trace, every prompt is the text data/tokenize.render writes, tool listing
+    included, and references are the replies as that rendering writes them (<tool_call> blocks)."""
     splits, report = load_splits(config.data)
     prepared = PreparedData({}, data_report=report)
+    rendered = any(uses_tools(ex.messages) or any(m.get("reasoning") for m in ex.messages)
+                   for examples in splits.values() for ex in examples)
     for name, examples in splits.items():
         prepared.splits[name] = examples
-        prepared.tokenized[name] = [{"prompt": [{"role": m["role"], "content": m["content"]} for m in ex.messages[:-1]],
-                                     "reference": ex.messages[-1]["content"]} for ex in examples]
+        prepared.tokenized[name] = [{"prompt": _prompt(tokenizer, ex.messages[:-1], rendered),
+                                     "reference": answer_text(ex.messages[-1], with_reasoning=False)}
+                                    for ex in examples]
         prepared.report[name] = {"examples": len(examples), "tokens": 0, "loss_tokens": 0, "longest": 0}
     return prepared
+
+
+def _prompt(tokenizer, messages: list[dict], rendered: bool):
+    if not rendered:
+        return [{"role": m["role"], "content": m["content"]} for m in messages]
+    text = render(tokenizer, messages, add_generation_prompt=True)
+    # TRL tokenizes text prompts with the tokenizer's special tokens; a bos the template wrote would come twice.
+    bos = tokenizer.bos_token
+    adds_bos = bos is not None and tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id]
+    return text.removeprefix(bos) if adds_bos else text
 
 
 def build_trainer(model, tokenizer, data, trainer_args, callbacks, config):
