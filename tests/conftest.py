@@ -205,8 +205,8 @@ def build_tiny_bert(folder: Path, corpus: list[str]) -> Path:
     core = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
     core.normalizer, core.pre_tokenizer = normalizer, splitter
     cls, sep = core.token_to_id("[CLS]"), core.token_to_id("[SEP]")
-    core.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls),
-                                                                                                 ("[SEP]", sep)])
+    core.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+                                                        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="[UNK]", pad_token="[PAD]",
                                         cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
     torch.manual_seed(0)

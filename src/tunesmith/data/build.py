@@ -9,6 +9,7 @@ from tunesmith.data.load import iter_records
 from tunesmith.errors import UserError
 
 MAX_ERRORS_SHOWN = 10
+EMPTY = {"classification": {"text_pair": None}}  # optional columns a row may leave out
 
 
 def features(schema: str):
@@ -21,7 +22,8 @@ def features(schema: str):
     columns = {
         "chat": {"messages": List(message)},
         "text": {"text": Value("string")},
-        "classification": {"text": Value("string"), "label": Value("string")},
+        # text_pair: a sentence pair's second text; null for single-text rows
+        "classification": {"text": Value("string"), "text_pair": Value("string"), "label": Value("string")},
         "preference": {"prompt": List(message), "chosen": Value("string"), "rejected": Value("string")},
     }[schema]
     return Features({**columns, "_source": Value("string")})
@@ -57,7 +59,7 @@ def build_dataset(spec: str, schema: str, folder: Path, *, columns: dict, system
                     break  # every later row would repeat the same complaint
                 continue
             fmt = fmt or kind
-            writer.write({**row, "_source": record.source})
+            writer.write({**EMPTY.get(schema, {}), **row, "_source": record.source})
         writer.finalize()
     if errors:
         _raise_collected(errors, total_errors, spec)

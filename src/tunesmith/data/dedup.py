@@ -24,6 +24,8 @@ def dedup_text(row: dict) -> str:
         return "\n".join(m["content"] for m in row["messages"])
     if "chosen" in row:
         return "\n".join([*(m["content"] for m in row["prompt"]), row["chosen"], row["rejected"]])
+    if row.get("text_pair") is not None:  # a sentence pair is the same example only if both texts are
+        return f"{row['text']}\n{row['text_pair']}"
     return row["text"]
 
 

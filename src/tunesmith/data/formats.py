@@ -1,6 +1,7 @@
 """Detect each record's format and convert it to the internal schema an objective needs.
 
-Schemas: chat {messages}, text {text}, classification {text, label}, preference {prompt: messages, chosen, rejected}.
+Schemas: chat {messages}, text {text}, classification {text, label} (+ text_pair for sentence-pair tasks),
+preference {prompt: messages, chosen, rejected}.
 """
 
 from __future__ import annotations
@@ -49,11 +50,19 @@ SCHEMAS = {
 # when a record has no field of that name and exactly one of these.
 ALIASES = {"text": ("sentence", "review", "content", "document", "utterance"),
            "label": ("labels", "intent", "category", "class", "sentiment")}
+# Sentence-pair tasks (paraphrase, entailment, question pairs): the two texts, as their datasets name them.
+PAIR_ALIASES = (("sentence1", "sentence2"), ("premise", "hypothesis"), ("question1", "question2"),
+                ("question", "sentence"), ("text_a", "text_b"))
 
 
 def with_aliases(fields: dict) -> dict:
-    """The record's fields with a classification alias renamed to text/label where that is unambiguous."""
+    """The record's fields with a classification alias renamed to text/label (and a sentence pair's second text to
+    text_pair) where that is unambiguous."""
     renamed = dict(fields)
+    if "text" not in fields and "text_pair" not in fields:
+        pair = next(((a, b) for a, b in PAIR_ALIASES if a in fields and b in fields), None)
+        if pair:
+            renamed["text"], renamed["text_pair"] = renamed.pop(pair[0]), renamed.pop(pair[1])
     for name, aliases in ALIASES.items():
         present = [a for a in aliases if a in fields]
         if name not in fields and len(present) == 1:
@@ -297,7 +306,10 @@ def to_schema(record: Record, schema: str, system_prompt: str | None = None,
             row["prompt"] = [{"role": "system", "content": system_prompt, "weight": 1}, *row["prompt"]]
         return kind, row
     if schema == "classification":
-        return kind, {"text": check_text(fields["text"], where, "text"), "label": _label(fields["label"], where, labels)}
+        row = {"text": check_text(fields["text"], where, "text"), "label": _label(fields["label"], where, labels)}
+        if fields.get("text_pair") is not None:
+            row["text_pair"] = check_text(fields["text_pair"], where, "text_pair")
+        return kind, row
     return kind, {"text": to_text(kind, fields, where)}
 
 

@@ -49,8 +49,8 @@ def _clean_row_texts(row: dict, clean) -> tuple[dict, Counter]:
     for key in ("messages", "prompt"):
         if isinstance(row.get(key), list):
             out[key] = [{**m, "content": fix(m["content"])} for m in row[key]]
-    for key in ("text", "chosen", "rejected"):
-        if key in row:
+    for key in ("text", "text_pair", "chosen", "rejected"):
+        if isinstance(row.get(key), str):
             out[key] = fix(row[key])
     return out, counts
 
@@ -162,7 +162,7 @@ def fingerprint(spec: str | None) -> str | None:
 
 
 def cache_key(cfg: DataConfig, schema: str) -> str:
-    identity = {"schema": schema, "config": cfg.model_dump(mode="json", exclude={"cache", "replay"}), "version": 2,
+    identity = {"schema": schema, "config": cfg.model_dump(mode="json", exclude={"cache", "replay"}), "version": 3,
                 "files": {split: fingerprint(getattr(cfg, split)) for split in SPLITS}}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 

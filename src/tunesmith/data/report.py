@@ -35,7 +35,10 @@ def token_lengths(ds, schema: str, tokenizer) -> list[int]:
     if schema == "preference":
         return [len(tokenizer(" ".join(m["content"] for m in row["prompt"]) + row["chosen"])["input_ids"])
                 for row in ds]
-    return [len(ids) for ids in tokenizer(list(ds["text"]), add_special_tokens=False)["input_ids"]]
+    texts = list(ds["text"])
+    if "text_pair" in ds.column_names and None not in ds["text_pair"]:  # a sentence pair is read as one input
+        return [len(ids) for ids in tokenizer(texts, list(ds["text_pair"]), add_special_tokens=False)["input_ids"]]
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
 def length_stats(lengths: list[int], max_length: int) -> dict:

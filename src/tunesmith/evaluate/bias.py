@@ -71,7 +71,10 @@ def counterfactuals(inputs: list, swap: Swapper, limit: int | None) -> list[tupl
     """(index, swapped input) for the inputs the swap changes, at most `limit`."""
     found = []
     for i, item in enumerate(inputs):
-        changed = swap_conversation(item, swap) if isinstance(item, list) else swap(item)
+        if isinstance(item, list):
+            changed = swap_conversation(item, swap)
+        else:  # a text, or a sentence pair's two texts
+            changed = tuple(swap(part) for part in item) if isinstance(item, tuple) else swap(item)
         if changed != item:
             found.append((i, changed))
         if limit and len(found) >= limit:

@@ -4,6 +4,7 @@ reward scores, and greedy continuations as token ids. Batched; every function le
 from __future__ import annotations
 
 from tunesmith.data.tokenize import IGNORE
+from tunesmith.objectives.classification import tokenizer_args
 
 
 def device_of(model):
@@ -78,14 +79,15 @@ def label_nll(model, rows: list[dict], pad_id: int, batch_size: int = 8) -> list
     return scores
 
 
-def class_probabilities(model, tokenizer, texts: list[str], batch_size: int = 16) -> list[list[float]]:
-    """Softmax over a sequence classifier's labels, per text."""
+def class_probabilities(model, tokenizer, texts: list, batch_size: int = 16) -> list[list[float]]:
+    """Softmax over a sequence classifier's labels, per text (or (text, text_pair) tuple)."""
     import torch
 
     model.eval()
     probabilities = []
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True)
+        args = tokenizer_args(tokenizer, texts[start : start + batch_size])
+        batch = tokenizer(*args, return_tensors="pt", padding=True, truncation=True)
         with torch.inference_mode():
             logits = model(**batch.to(device_of(model))).logits.float()
         probabilities += torch.softmax(logits, dim=-1).tolist()

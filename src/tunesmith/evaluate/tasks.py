@@ -20,6 +20,7 @@ from tunesmith.evaluate.scoring import (
 )
 from tunesmith.inference import generate
 from tunesmith.metrics.classification import classification_report, macro_f1
+from tunesmith.objectives.classification import text_inputs
 
 SAMPLE_TOKENS = 32  # language modelling samples: prompt length, and the longest continuation shown
 
@@ -131,19 +132,24 @@ def subset_metrics(outputs: TaskOutputs, keep: list[int], config, labels: list[s
 
 
 def classification_task(pair, config, rows: list[dict], labels: list[str]) -> tuple[dict, TaskOutputs]:
-    texts, references = [r["text"] for r in rows], [r["label"] for r in rows]
+    texts, references = text_inputs(rows), [r["label"] for r in rows]
     with pair.base() as base:
         base_probs = class_probabilities(base, pair.tokenizer, texts, config.eval.batch_size)
     tuned_probs = class_probabilities(pair.tuned, pair.tokenizer, texts, config.eval.batch_size)
     base_pred = [labels[_argmax(p)] for p in base_probs]
     tuned_pred = [labels[_argmax(p)] for p in tuned_probs]
     metrics = classification_metrics(base_pred, tuned_pred, references, labels)
-    samples = [{"prompt": text, "reference": ref, "base": b, "tuned": t}
+    samples = [{"prompt": shown_text(text), "reference": ref, "base": b, "tuned": t}
                for text, ref, b, t in zip(texts, references, base_pred, tuned_pred)]
     result = {"examples": len(rows), "metrics": metrics, "samples": samples,
               "classification": {"base": classification_report(base_pred, references, labels),
                                  "tuned": classification_report(tuned_pred, references, labels)}}
     return result, TaskOutputs("classification", texts, references, base_probs, tuned_probs)
+
+
+def shown_text(text) -> str:
+    """A classifier's input as the report shows it: the text, or a sentence pair's two texts."""
+    return "\n\n".join(text) if isinstance(text, tuple) else text
 
 
 def limited(config, data, split: str) -> list:

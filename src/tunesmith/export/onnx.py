@@ -120,6 +120,8 @@ def onnx_answerers(folder: Path, context) -> dict:
     whole split would re-read every sequence at every step, so decoders are not scored: scored_kinds)."""
     from transformers import AutoConfig
 
+    from tunesmith.objectives.classification import encode
+
     labels = AutoConfig.from_pretrained(folder).id2label
     limit = context.config.data.max_length
 
@@ -127,7 +129,7 @@ def onnx_answerers(folder: Path, context) -> dict:
         session = onnx_session(folder)
 
         def answer(texts: list[str]) -> list[str]:
-            encoded = [context.tokenizer(t, truncation=True, max_length=limit)["input_ids"] for t in texts]
+            encoded = encode(context.tokenizer, texts, truncation=True, max_length=limit)
             return [labels[int(onnx_logits(session, ids)[0].argmax())] for ids in encoded]
 
         return answer

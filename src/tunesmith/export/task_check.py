@@ -16,6 +16,7 @@ from tunesmith.data.tokenize import render
 from tunesmith.data.tools import answer_text
 from tunesmith.evaluate.compare import compare_replies, metric_row
 from tunesmith.inference import generate
+from tunesmith.objectives.classification import text_inputs
 
 SPEED_ITEMS = {"generation": 8, "classification": 64}
 
@@ -83,7 +84,7 @@ def torch_answerer(model, tokenizer, config, kind: str, batch_size: int | None =
 def reference_of(model, tokenizer, config, examples: list, kind: str) -> TaskReference:
     """The run's model on the test split, before the export consumes it."""
     if kind == "classification":
-        items, references = [r["text"] for r in examples], [str(r["label"]) for r in examples]
+        items, references = text_inputs(examples), [str(r["label"]) for r in examples]
     else:
         items = [ex.messages[:-1] for ex in examples]
         references = [answer_text(ex.messages[-1], with_reasoning=False) for ex in examples]

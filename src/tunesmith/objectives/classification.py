@@ -32,9 +32,10 @@ def prepare(config, tokenizer) -> PreparedData:
         if unknown:
             raise UserError(f"{unknown[0][0]}: label '{unknown[0][1]}' does not occur in the training data",
                             hint="add training examples for it, or set data.labels")
-        encoded = tokenizer(list(ds["text"]), add_special_tokens=True)["input_ids"]
+        texts = text_inputs(ds)
+        encoded = encode(tokenizer, texts)
         keep = keep_within_length(name, list(ds["_source"]), [len(x) for x in encoded], config.data, report)
-        encoded = truncated(tokenizer, list(ds["text"]), encoded, length_limit(config.data)[0])
+        encoded = truncated(tokenizer, texts, encoded, length_limit(config.data)[0])
         rows = [{"input_ids": encoded[i], "labels": ids[ds[i]["label"]]} for i in keep]
         prepared.splits[name] = [ds[i] for i in keep]
         prepared.tokenized[name] = rows
@@ -44,12 +45,51 @@ def prepare(config, tokenizer) -> PreparedData:
     return prepared
 
 
-def truncated(tokenizer, texts: list[str], encoded: list[list[int]], limit: int) -> list[list[int]]:
-    """The rows over `limit` tokens encoded again with the tokenizer's truncation (its special tokens kept)."""
+def text_inputs(rows) -> list:
+    """Each row's input: its text, or (text, text_pair) for a sentence-pair task (every row then has a pair)."""
+    rows = [{"text": r["text"], "text_pair": r.get("text_pair"), "_source": r.get("_source", "?")} for r in rows]
+    paired = [r for r in rows if r["text_pair"] is not None]
+    if paired and len(paired) != len(rows):
+        missing = next(r for r in rows if r["text_pair"] is None)
+        raise UserError(f"{missing['_source']}: this row has no second text, but other rows are sentence pairs",
+                        hint="give every row both texts (text and text_pair, or sentence1 and sentence2)")
+    return [(r["text"], r["text_pair"]) for r in rows] if paired else [r["text"] for r in rows]
+
+
+PAIR_JOIN = "\n\n"  # between a pair's texts for tokenizers with no pair template of their own (decoders)
+
+
+def has_pair_template(tokenizer) -> bool:
+    """Whether the tokenizer marks a pair itself ([CLS] a [SEP] b [SEP]) rather than running the texts together."""
+    together = tokenizer("a", "b")["input_ids"]
+    return together != tokenizer("a")["input_ids"] + tokenizer("b", add_special_tokens=False)["input_ids"]
+
+
+def tokenizer_args(tokenizer, texts: list) -> tuple:
+    """Positional arguments for tokenizer(...): (texts,), or (firsts, seconds) for pairs; a tokenizer without a
+    pair template gets each pair joined by PAIR_JOIN (a long pair then loses the end of its second text)."""
+    if not texts or not all(isinstance(t, tuple) for t in texts):
+        return (list(texts),)
+    if has_pair_template(tokenizer):
+        return [t for t, _ in texts], [p for _, p in texts]
+    return ([PAIR_JOIN.join(t) if isinstance(t, tuple) else t for t in texts],)
+
+
+def encode(tokenizer, texts: list, **options) -> list[list[int]]:
+    """Token ids of texts or (text, text_pair) tuples, with the tokenizer's special tokens (and separator); a list
+    mixing the two (requests batched together) is encoded item by item."""
+    if len({isinstance(t, tuple) for t in texts}) > 1:
+        return [encode(tokenizer, [t], **options)[0] for t in texts]
+    return tokenizer(*tokenizer_args(tokenizer, texts), add_special_tokens=True, **options)["input_ids"]
+
+
+def truncated(tokenizer, texts: list, encoded: list[list[int]], limit: int) -> list[list[int]]:
+    """The rows over `limit` tokens encoded again with the tokenizer's truncation (its special tokens kept; a pair
+    loses tokens from its longer text first)."""
     long = [i for i, row in enumerate(encoded) if len(row) > limit]
     if not long:
         return encoded
-    cut = tokenizer([texts[i] for i in long], add_special_tokens=True, truncation=True, max_length=limit)["input_ids"]
+    cut = encode(tokenizer, [texts[i] for i in long], truncation=True, max_length=limit)
     out = list(encoded)
     for i, row in zip(long, cut):
         out[i] = row

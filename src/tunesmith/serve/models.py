@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from tunesmith.data.tokenize import render
 from tunesmith.data.tools import with_system
 from tunesmith.errors import UserError
+from tunesmith.objectives.classification import encode, tokenizer_args
 from tunesmith.serve.errors import APIError
 
 TASK_ROUTES = {"generate": "/v1/chat/completions or /v1/completions", "classify": "/v1/classify"}
@@ -26,9 +27,10 @@ class SafeTokenizer:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._lock = threading.Lock()
 
-    def encode(self, text: str, special: bool) -> list[int]:
+    def encode(self, text, special: bool) -> list[int]:
+        """Token ids of a text, or of a (text, text_pair) tuple with the tokenizer's separator."""
         with self._lock:
-            return self.tokenizer(text, add_special_tokens=special)["input_ids"]
+            return self.tokenizer(*tokenizer_args(self.tokenizer, [text]), add_special_tokens=special)["input_ids"][0]
 
     def render_chat(self, messages: list[dict]) -> str:
         with self._lock:
@@ -38,9 +40,15 @@ class SafeTokenizer:
         with self._lock:
             return self.tokenizer.decode(ids, skip_special_tokens=True)
 
-    def batch(self, texts: list[str]):
+    def batch(self, texts: list):
+        """Right-padded tensors of texts and/or (text, text_pair) tuples (requests batched together may mix)."""
         with self._lock:
-            return self.tokenizer(texts, padding=True, padding_side="right", return_tensors="pt")
+            if not any(isinstance(t, tuple) for t in texts):
+                return self.tokenizer(texts, padding=True, padding_side="right", return_tensors="pt")
+            rows = [{"input_ids": ids} for ids in encode(self.tokenizer, texts)]
+            self.tokenizer.padding_side = "right"
+            return self.tokenizer.pad(rows, padding=True, return_tensors="pt")
+
 
 
 @dataclass(eq=False)

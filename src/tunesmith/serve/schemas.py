@@ -144,7 +144,7 @@ class CompletionRequest(Sampling):
 
 class ClassifyRequest(Strict):
     model: str = Field(min_length=1)
-    input: str | list[str]
+    input: str | list[str | list[str]]  # texts, or [text, text_pair] for a sentence-pair classifier
 
     @field_validator("input")
     @classmethod
@@ -152,4 +152,6 @@ class ClassifyRequest(Strict):
         inputs = [value] if isinstance(value, str) else value
         if not inputs:
             raise ValueError("input needs at least one string")
-        return inputs
+        if any(isinstance(item, list) and len(item) != 2 for item in inputs):
+            raise ValueError("a sentence pair is [text, text_pair]: two strings")
+        return [tuple(item) if isinstance(item, list) else item for item in inputs]

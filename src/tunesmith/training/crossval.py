@@ -41,7 +41,8 @@ def _portable(row: dict, schema: str) -> dict:
     if schema == "preference":
         return {"prompt": strip(row["prompt"]), "chosen": row["chosen"], "rejected": row["rejected"]}
     if schema == "classification":
-        return {"text": row["text"], "label": row["label"]}
+        pair = {"text_pair": row["text_pair"]} if row.get("text_pair") is not None else {}
+        return {"text": row["text"], **pair, "label": row["label"]}
     return {"text": row["text"]}
 
 
