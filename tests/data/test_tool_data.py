@@ -115,3 +115,40 @@ def test_reasoning_trace_is_trained_or_masked(tiny_model):
     with_trace, without = (loss_text(tokenize_chat(tokenizer, messages, train_reasoning=flag)) for flag in (True, False))
     assert "is 12" in with_trace and "14" in with_trace
     assert "is 12" not in without and "think" not in without and "14" in without
+
+
+# A model's own tool template (Mistral-like: the tool listing up front, calls as a JSON list after a marker):
+# what `template_inputs` hands such a model instead of the fallback.
+MODEL_TOOL_TEMPLATE = (
+    "{%- if tools %}[AVAILABLE_TOOLS]{{ tools | map(attribute='function') | list | tojson }}[/AVAILABLE_TOOLS]\n"
+    "{% endif %}{%- for m in messages %}"
+    "{%- if m.role == 'assistant' and m.tool_calls %}<|im_start|>assistant\n[TOOL_CALLS]"
+    "{{ m.tool_calls | map(attribute='function') | list | tojson }}<|im_end|>\n"
+    "{%- else %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_a_model_template_that_takes_tools_renders_them_and_its_calls_score(tiny_model):
+    from transformers import AutoTokenizer
+
+    from tunesmith.data.tools import answer_text
+    from tunesmith.metrics.tools import call_decision_accuracy, parse_reply, tool_call_exact_match
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.chat_template = MODEL_TOOL_TEMPLATE
+    assert model_takes_tools(tokenizer)
+    messages = to_messages(Record("t.jsonl:1", openai_fields()))
+    text = render(tokenizer, messages)
+    assert text.startswith("[AVAILABLE_TOOLS][{\"name\": \"get_weather\"") and "<tools>" not in text  # not the fallback
+    assert '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Oslo"}}]' in text
+    row = tokenize_chat(tokenizer, messages)
+    trained = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"]) if label != IGNORE])
+    assert trained.startswith("[TOOL_CALLS]") and "It is 3 degrees" in trained
+    assert "temp" not in trained and "AVAILABLE_TOOLS" not in trained and "Weather in Oslo" not in trained
+    # What the model learns to write is scored against the reference like a <tool_call> block.
+    reply = text.split("<|im_start|>assistant\n")[1].split("<|im_end|>")[0]
+    reference = answer_text(messages[1])
+    assert parse_reply(reply)["tool_calls"] == [{"name": "get_weather", "arguments": {"city": "Oslo"}}]
+    assert tool_call_exact_match(reply, reference) == 1.0 and call_decision_accuracy(reply, reference) == 1.0
+    assert parse_reply("[1, 2, 3]")["tool_calls"] == []  # a plain JSON list is an answer, not calls

@@ -1,7 +1,8 @@
 """Tool calls and reasoning traces in generated text: parsing a reply, and the per-example metrics on it.
 
 A reply's calls are `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` blocks (the fallback template's form,
-and that of most templates that take tools), or one bare {"name", "arguments"} object; a leading <think>...</think>
+and that of most templates that take tools), one bare {"name", "arguments"/"parameters"} object, or a JSON list of
+them (with or without Mistral's [TOOL_CALLS] marker); a leading <think>...</think>
 block is the reasoning trace. Metrics take (prediction, reference) texts like the others in metrics/text.py and
 return None where they do not apply (a call metric on a row whose reference makes no call), so a row that needs no
 call does not count for or against call accuracy.
@@ -31,11 +32,28 @@ def parse_reply(text: str) -> dict:
         invalid += call is None
         calls += [call] if call else []
     content = CALL.sub("", text).strip()
-    if not calls and not invalid and content.startswith("{"):
-        bare = _call_from_json(content)
+    if not calls and not invalid:
+        bare = _bare_calls(content)
         if bare:
-            calls, content = [bare], ""
+            calls, content = bare, ""
     return {"reasoning": reasoning, "content": content, "tool_calls": calls, "invalid": invalid}
+
+
+def _bare_calls(content: str) -> list[dict]:
+    """Calls written without <tool_call> tags, as other templates write them: one {"name", "arguments"} object
+    (Llama 3.1's, with "parameters"), or a list of them (Mistral's, after its [TOOL_CALLS] marker)."""
+    text = content.removeprefix("[TOOL_CALLS]").strip()
+    if text.startswith("{"):
+        call = _call_from_json(text)
+        return [call] if call else []
+    if not text.startswith("["):
+        return []
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text)
+    except (json.JSONDecodeError, ValueError):
+        return []
+    calls = [_call_from_json(json.dumps(item)) for item in value] if isinstance(value, list) and value else []
+    return calls if calls and all(calls) else []
 
 
 def _call_from_json(text: str) -> dict | None:
