@@ -30,7 +30,11 @@ def tiny_decoder(tiny_model, folder, architecture: str):
     else:
         from transformers import LlamaForCausalLM
 
-        model = LlamaForCausalLM(LlamaConfig(**base))
+        model = LlamaForCausalLM(LlamaConfig(**{**base, "attention_bias": architecture == "llama_bias"}))
+    with torch.no_grad():  # biases start at zero: random ones show whether they are laid out like the weights
+        for name, parameter in model.named_parameters():
+            if name.endswith("bias"):
+                parameter.normal_(0, 0.5)
     model.config.architectures = [type(model).__name__]
     return model.eval(), tokenizer
 
@@ -63,7 +67,7 @@ def greedy_llama(path, tokenizer, prompt: str, tokens: int) -> list[int]:
 
 
 @needs_llama_cpp
-@pytest.mark.parametrize("architecture", ["llama", "qwen2"])
+@pytest.mark.parametrize("architecture", ["llama", "llama_bias", "qwen2"])
 def test_f16_gguf_generates_the_same_greedy_tokens_in_llama_cpp(tiny_model, tmp_path, architecture):
     model, tokenizer = tiny_decoder(tiny_model, tmp_path, architecture)
     files = write_gguf(model, tokenizer, tmp_path, ["f16"], "tiny", log=lambda line: None)

@@ -74,10 +74,11 @@ def parse_types(quantize: str) -> list[str]:
 # ---- tensors -------------------------------------------------------------------------------------------------
 
 def interleave_rotary(weight, heads: int):
-    """Rows of a q/k projection from HF's half-split rotary layout to llama.cpp's interleaved one: per head,
-    output dims (0..d/2-1, d/2..d-1) become pairs (0, d/2), (1, d/2+1), ..."""
-    rows, columns = weight.shape
-    return weight.reshape(heads, 2, rows // heads // 2, columns).swapaxes(1, 2).reshape(rows, columns)
+    """Rows of a q/k projection (or its bias) from HF's half-split rotary layout to llama.cpp's interleaved one: per
+    head, output dims (0..d/2-1, d/2..d-1) become pairs (0, d/2), (1, d/2+1), ..."""
+    rows = weight.shape[0]
+    rest = weight.shape[1:]
+    return weight.reshape(heads, 2, rows // heads // 2, *rest).swapaxes(1, 2).reshape(rows, *rest)
 
 
 def gguf_tensors(model, arch: Architecture):
@@ -97,7 +98,8 @@ def gguf_tensors(model, arch: Architecture):
             raise UserError(f"GGUF export has no llama.cpp name for tensor {hf_name!r}",
                             hint="export it as safetensors and convert with llama.cpp's convert_hf_to_gguf.py")
         array = tensor.detach().float().cpu().numpy()
-        if arch.rotary_pairs_interleaved and hf_name.endswith(("q_proj.weight", "k_proj.weight")):
+        if arch.rotary_pairs_interleaved and hf_name.endswith(("q_proj.weight", "k_proj.weight", "q_proj.bias",
+                                                                "k_proj.bias")):
             heads = config.num_attention_heads if "q_proj" in hf_name else config.num_key_value_heads
             array = interleave_rotary(array, heads)
         yield name, array
