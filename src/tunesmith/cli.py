@@ -44,12 +44,17 @@ def train(
                                                       "run")] = False,
     budget: Annotated[str, typer.Option(help="--auto: time for the search and the final evaluation: 600, 90s, 10m, "
                                              "1h")] = "10m",
+    from_run: Annotated[Optional[Path], typer.Option("--from", help="continue from a finished run (model.from_run): "
+                                                                    "its weights, or its adapter trained further")]
+    = None,
 ) -> None:
     """Fine-tune a model as the config says; Ctrl-C saves a checkpoint that --resume continues."""
     from tunesmith.config import load_config
     from tunesmith.training import resume_run
     from tunesmith.training import train as run_training
 
+    if from_run is not None:
+        overrides = [*overrides, f"model.from_run={from_run}"]
     if (nproc or 1) > 1 or accelerate_config is not None:
         from tunesmith.training.distributed import launch
 
@@ -199,12 +204,12 @@ def runs(folder: Annotated[Path, typer.Argument(help="folder of run directories"
 
     from tunesmith.runs import list_runs
 
-    table = Table("run", "status", "created", "steps", "train loss", "val loss", title=str(folder))
+    table = Table("run", "status", "created", "steps", "train loss", "val loss", "continued from", title=str(folder))
     table.columns[0].no_wrap = True
     for row in list_runs(folder):
         fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v or "-")  # noqa: E731
         table.add_row(row["run"], row["status"], row["created"], fmt(row.get("steps")),
-                      fmt(row.get("final_train_loss")), fmt(row.get("eval_loss")))
+                      fmt(row.get("final_train_loss")), fmt(row.get("eval_loss")), fmt(row.get("from")))
     _console().print(table)
 
 

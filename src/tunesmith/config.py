@@ -32,6 +32,11 @@ class ModelConfig(Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="where to train and generate")
     revision: str | None = Field(None, description="Hub branch, tag or commit (Hub ids only)")
     trust_remote_code: bool = Field(False, description="allow model code from the Hub repository to run")
+    from_run: str | None = Field(
+        None, description="continue from a finished run (`train --from RUN`): a full run's weights are the starting "
+                          "model; a LoRA-family run's adapter trains further (same method and objective); model.name "
+                          "is then taken from that run, and the chain is kept in the manifest's lineage"
+    )
 
 
 class CleanConfig(Section):

@@ -122,6 +122,8 @@ def list_runs(root: Path) -> list[dict]:
     rows = []
     for run in sorted(p for p in root.glob("*") if (p / "config.yaml").is_file()):
         manifest, summary = read_json(run / "manifest.json"), read_json(run / "summary.json")
+        lineage = " -> ".join(entry["name"] for entry in manifest.get("lineage", []))
         rows.append({"run": run.name, "status": manifest.get("status", "?"), "created": manifest.get("created", ""),
-                     **{k: summary[k] for k in ("steps", "final_train_loss", "eval_loss") if k in summary}})
+                     "from": lineage, **{k: summary[k] for k in ("steps", "final_train_loss", "eval_loss")
+                                         if k in summary}})
     return rows

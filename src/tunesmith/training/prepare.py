@@ -23,6 +23,7 @@ from tunesmith.objectives import get_objective
 from tunesmith.objectives.lengths import decide_lengths
 from tunesmith.runs import create_run, file_sha256, update_manifest, write_json
 from tunesmith.training.defaults import decide_batch
+from tunesmith.training.lineage import continue_from
 from tunesmith.training.log import RunLog
 
 
@@ -52,6 +53,7 @@ class Inputs:
     data: Any
     config: RunConfig
     chosen: dict
+    parent: Any = None  # training.lineage.Parent when the run continues from another (model.from_run)
 
 
 def describe_lengths(report: dict, limit: int) -> str | None:
@@ -63,6 +65,7 @@ def describe_lengths(report: dict, limit: int) -> str | None:
 def prepare_inputs(config: RunConfig, log) -> Inputs:
     """Method, objective, hardware, model source, tokenizer and prepared data, failing before any weights load."""
     method, objective = get_method(config.method.name), get_objective(config.objective.name)
+    config, parent = continue_from(config, log)
     config, batch = decide_batch(config, objective)
     hardware = detect(config.model.dtype, config.model.device, config.training.threads)
     log(f"hardware: {hardware.describe()}")
@@ -87,7 +90,7 @@ def prepare_inputs(config: RunConfig, log) -> Inputs:
         log(cut)
     log("data: " + "; ".join(f"{k} {v['examples']} examples, {v['tokens']} tokens ({v['loss_tokens']} with loss)"
                              for k, v in data.report.items()))
-    return Inputs(method, objective, hardware, source, tokenizer, data, config, {**batch, **lengths})
+    return Inputs(method, objective, hardware, source, tokenizer, data, config, {**batch, **lengths}, parent)
 
 
 def _write_split(path: Path, examples) -> str:

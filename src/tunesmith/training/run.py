@@ -39,6 +39,7 @@ from tunesmith.training.callbacks import (
 )
 from tunesmith.training.defaults import decide, describe, fit_batch
 from tunesmith.training.distributed import join_processes, save_gathered, shards_weights
+from tunesmith.training.lineage import with_parent_adapter
 from tunesmith.training.log import RunLog
 from tunesmith.training.prepare import prepare_inputs
 from tunesmith.training.replay import mix_base_replay
@@ -89,13 +90,18 @@ def _fit_memory(config: RunConfig, model, method, data, hardware, log, chosen: d
     return config
 
 
-def _load_model(config: RunConfig, source, hardware, method, objective, data, log):
+def _load_model(config: RunConfig, inputs, log):
+    """The starting model with the run's method applied (or the parent run's adapter, trained further)."""
+    source, hardware, method, objective = inputs.source, inputs.hardware, inputs.method, inputs.objective
     kwargs = {**_dropout_overrides(source, config.training.dropout),
               **(method.load_kwargs(config) if method.load_kwargs else {}),
-              **objective.head_kwargs(data)}
+              **objective.head_kwargs(inputs.data)}
     model = load_model(source, objective.model_kind, hardware.dtype, config.model.revision,
                        config.model.trust_remote_code, **kwargs)
-    model = fuse_adapters(method.apply(model, config.method, objective.task), config.fast).to(hardware.device)
+    parent = inputs.parent
+    model = (with_parent_adapter(model, parent) if parent and parent.adapter
+             else method.apply(model, config.method, objective.task))
+    model = fuse_adapters(model, config.fast).to(hardware.device)
     trainable, total = count_parameters(model)
     log(f"parameters: {trainable:,} trainable of {total:,} ({100 * trainable / total:.2f}%), method {method.name}")
     return model
@@ -214,8 +220,10 @@ def prepare(config: RunConfig, console, resume: Path | None, callbacks) -> Stage
     run = procs.share((resume or create_run(written)) if procs.is_main else None)
     if procs.is_main:
         log.attach(run)
+        if inputs.parent:
+            update_manifest(run, lineage=inputs.parent.lineage)
     set_seed(config.training.seed)  # new heads and adapters are initialised from the run's seed, not from chance
-    model = _load_model(config, source, hardware, method, objective, data, log)
+    model = _load_model(config, inputs, log)
     config = _fit_memory(config, model, method, data, hardware, log, chosen)
     if procs.is_main and chosen:
         record_defaults(run, config, chosen)

@@ -1,0 +1,72 @@
+"""Continue from a finished run (`model.from_run`, `tunesmith train --from RUN`): a full run's weights become the
+starting model; a LoRA-family run's adapter is trained further on the new data. The chain of runs is kept in the
+manifest as `lineage` (oldest first), which `tunesmith runs` shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunesmith.errors import UserError
+from tunesmith.models.saved import SavedModel, saved_model_of_run
+from tunesmith.runs import open_run, read_json
+
+
+@dataclass(frozen=True)
+class Parent:
+    run: Path
+    saved: SavedModel
+    method: str
+    objective: str
+    lineage: list  # the parent's own lineage, then the parent
+
+    @property
+    def adapter(self) -> str | None:
+        """The adapter folder the new run trains further, or None for a full-weights parent."""
+        return self.saved.weights if self.saved.format == "adapter" else None
+
+
+def parent_of(config) -> Parent | None:
+    if not config.model.from_run:
+        return None
+    run = Path(config.model.from_run)
+    if not (run / "config.yaml").is_file():
+        raise UserError(f"model.from_run: {run} is not a run directory", hint="pass a folder that tunesmith train made")
+    parent_config, manifest = open_run(run)
+    saved = saved_model_of_run(run, log=lambda line: None)
+    if not Path(saved.weights).is_dir():
+        raise UserError(f"model.from_run: {run} has no trained weights yet", hint="let it finish first")
+    entry = {"run": str(run.resolve()), "name": run.name, "method": parent_config.method.name,
+             "objective": parent_config.objective.name, "train": parent_config.data.train}
+    return Parent(run, saved, parent_config.method.name, parent_config.objective.name,
+                  [*manifest.get("lineage", []), entry])
+
+
+def continue_from(config, log):
+    """The config with its starting model taken from model.from_run (unchanged when it is not set), and the parent."""
+    parent = parent_of(config)
+    if parent is None:
+        return config, None
+    if parent.objective != config.objective.name and parent.adapter is not None:
+        raise UserError(f"model.from_run: {parent.run} trained objective {parent.objective}; continuing its adapter "
+                        f"needs the same objective, not {config.objective.name}",
+                        hint="use the same objective, or export the run merged and start from that folder")
+    if parent.adapter is not None and parent.method != config.method.name:
+        raise UserError(f"model.from_run: {parent.run} trained a {parent.method} adapter, which this run would "
+                        f"train further; method.name is {config.method.name}", hint=f"set method.name={parent.method}")
+    updated = config.model_copy(deep=True)
+    updated.model.name = parent.saved.base if parent.adapter is not None else parent.saved.weights
+    what = f"its {parent.method} adapter, trained further" if parent.adapter else "its weights"
+    log(f"continuing from {parent.run} ({what}; lineage: {' -> '.join(e['name'] for e in parent.lineage)})")
+    return updated, parent
+
+
+def with_parent_adapter(model, parent: Parent):
+    """The base model with the parent's adapter loaded trainable, in place of a new one."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, parent.adapter, is_trainable=True)
+
+
+def lineage_of(run: Path) -> list[dict]:
+    return read_json(run / "manifest.json").get("lineage", [])
