@@ -111,11 +111,16 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _gguf_row(qtype: str, c: dict) -> str:
+    need = f"{c['required']:.0%}" if c["required"] else "reported"
+    return (f"| `model-{qtype}.gguf` | {c['bytes'] / 1e6:.1f} MB | {c['top1_agreement']:.1%} | {need} | "
+            f"{c['max_abs_diff']:.3g} |")
+
+
 def _gguf_check(check: dict) -> str:
     if "skipped" in check:
         return f"## Export check\n\nThe files were written but not loaded back: {check['skipped']}."
-    rows = [f"| `model-{qtype}.gguf` | {c['bytes'] / 1e6:.1f} MB | {c['top1_agreement']:.1%} | {c['required']:.0%} | "
-            f"{c['max_abs_diff']:.3g} |" for qtype, c in check["files"].items()]
+    rows = [_gguf_row(qtype, c) for qtype, c in check["files"].items()]
     some = next(iter(check["files"].values()))
     return ("## Export check\n\nEach file was loaded back in llama.cpp (llama-cpp-python) and compared with the run's "
             f"unmerged model on {some['probes']} probe inputs ({some['positions']} positions):\n\n"

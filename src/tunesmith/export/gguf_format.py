@@ -118,10 +118,10 @@ def _not_single(*_args):
 FORMATS_BY_NAME = {
     fmt.name: register(fmt) for fmt in (
         ExportFormat("gguf", _not_single, None, merged=True, lossy=True, kinds=("causal_lm",), load=_not_single,
-                     usage="llama.cpp: `llama-cli -m {folder}/model-TYPE.gguf`; llama-cpp-python: "
-                           "`Llama('{folder}/model-TYPE.gguf')`; LM Studio: import the file"),
+                     usage="llama.cpp: `llama-cli -m model-TYPE.gguf` (a file of this folder); llama-cpp-python: "
+                           "`Llama('model-TYPE.gguf')`; LM Studio: import the file"),
         ExportFormat("ollama", _not_single, None, merged=True, lossy=True, kinds=("causal_lm",), load=_not_single,
-                     usage="`ollama create NAME -f {folder}/Modelfile`, then `ollama run NAME`"),
+                     usage="`ollama create NAME -f Modelfile` in this folder, then `ollama run NAME`"),
     )
 }
 
