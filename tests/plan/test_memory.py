@@ -272,8 +272,8 @@ def test_training_checks_the_plan_the_command_prints(tiny_config):
 
     lines: list[str] = []
     inputs = prepare_inputs(tiny_config, lines.append)
-    method, objective, hardware, data = inputs.method, inputs.objective, inputs.hardware, inputs.data
-    model = _load_model(inputs.config, inputs.source, hardware, method, objective, data, lines.append)
+    method, hardware, data = inputs.method, inputs.hardware, inputs.data
+    model = _load_model(inputs.config, inputs, lines.append)
     _fit_memory(inputs.config, model, method, data, hardware, lines.append, {})
     planned = plan_run(tiny_config).rows[0].fit.plan
     assert any(line.startswith(f"memory plan: {planned.describe()}") for line in lines)
@@ -294,7 +294,7 @@ def test_a_decided_batch_that_does_not_fit_is_split_into_micro_batches(tiny_conf
     inputs = prepare_inputs(config, print)
     assert inputs.config.training.batch_size == 8 and "batch_size" in inputs.chosen
     method, data = inputs.method, inputs.data
-    model = _load_model(inputs.config, inputs.source, inputs.hardware, method, inputs.objective, data, print)
+    model = _load_model(inputs.config, inputs, print)
     sizes = {}
     for batch in (8, 4, 2):
         trial = inputs.config.model_copy(deep=True)
