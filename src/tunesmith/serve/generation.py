@@ -170,12 +170,12 @@ def run_generation(batch: list, metrics) -> None:
     for tracker in trackers:
         if not tracker.done:  # the batch hit the largest budget before this row stopped
             tracker.finish("length")
-    _deliver(batch, trackers, owners)
+    deliver(batch, trackers, owners)
     metrics.observe_batch(served.name, len(prompts), sum(map(len, prompts)), sum(len(t.tokens) for t in trackers),
                           seconds)
 
 
-def _deliver(batch: list, trackers: list[RowTracker], owners: list) -> None:
+def deliver(batch: list, trackers: list[RowTracker], owners: list) -> None:
     choices: dict[int, list[Choice]] = {id(job): [] for job in batch}
     for tracker, (job, index) in zip(trackers, owners):
         choices[id(job)].append(Choice(index, tracker.visible(final=True), tracker.finish_reason, len(tracker.tokens)))

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tunesmith.errors import UserError
-from tunesmith.serve.generation import RowTracker, _deliver
+from tunesmith.serve.generation import RowTracker, deliver
 from tunesmith.serve.models import SafeTokenizer, ServedModel
 
 GGUF_CONTEXT = 4096  # tokens of KV cache at most: a file's training context can be far more than a CPU needs
@@ -43,7 +43,7 @@ def run_gguf_generation(batch: list, metrics) -> None:
             trackers.append(tracker)
             owners.append((job, index))
             prompt_tokens += len(prompt)
-    _deliver(batch, trackers, owners)
+    deliver(batch, trackers, owners)
     metrics.observe_batch(served.name, len(trackers), prompt_tokens, sum(len(t.tokens) for t in trackers),
                           time.perf_counter() - started)
 
