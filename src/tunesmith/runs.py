@@ -118,12 +118,16 @@ def latest_checkpoint(run: Path) -> Path | None:
     return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
+def lineage_line(manifest: dict) -> str:
+    """The runs this one continued from, oldest first ("a -> b"; "" for a run that started fresh)."""
+    return " -> ".join(entry["name"] for entry in manifest.get("lineage", []))
+
+
 def list_runs(root: Path) -> list[dict]:
     rows = []
     for run in sorted(p for p in root.glob("*") if (p / "config.yaml").is_file()):
         manifest, summary = read_json(run / "manifest.json"), read_json(run / "summary.json")
-        lineage = " -> ".join(entry["name"] for entry in manifest.get("lineage", []))
         rows.append({"run": run.name, "status": manifest.get("status", "?"), "created": manifest.get("created", ""),
-                     "from": lineage, **{k: summary[k] for k in ("steps", "final_train_loss", "eval_loss")
+                     "from": lineage_line(manifest), **{k: summary[k] for k in ("steps", "final_train_loss", "eval_loss")
                                          if k in summary}})
     return rows

@@ -54,6 +54,9 @@ def test_the_lineage_grows_along_a_chain_and_runs_lists_it(lora_run, tiny_config
     assert listed == {"child": parent.name, "grandchild": f"{parent.name} -> child"}
     code, out, _ = cli("runs", str(tmp_path / "runs"))
     assert code == 0 and "continued" in out
+    from tunesmith.studio.runs_index import summarize
+
+    assert summarize(tmp_path / "runs", "grandchild")["continued_from"] == f"{parent.name} -> child"
 
 
 def test_a_full_run_is_the_starting_model(tool_run, tiny_config, tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 from tunesmith.config import RunConfig
 from tunesmith.errors import UserError
 from tunesmith.models.saved import weights_saved
-from tunesmith.runs import list_runs, read_json
+from tunesmith.runs import lineage_line, list_runs, read_json
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 LIVE = ("created", "prepared", "running")  # statuses whose files may still change
@@ -115,6 +115,7 @@ def summarize(root: Path, run_id: str) -> dict:
         "validation": validation_metrics(rows),
         "has_weights": weights_saved(run, manifest),
         "report": (run / "report.html").is_file(),
+        "continued_from": lineage_line(manifest),
     }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tunesmith.errors import UserError
 from tunesmith.models.saved import SavedModel, saved_model_of_run
-from tunesmith.runs import open_run, read_json
+from tunesmith.runs import open_run
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,3 @@ def with_parent_adapter(model, parent: Parent):
 
     return PeftModel.from_pretrained(model, parent.adapter, is_trainable=True)
 
-
-def lineage_of(run: Path) -> list[dict]:
-    return read_json(run / "manifest.json").get("lineage", [])
