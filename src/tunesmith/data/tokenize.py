@@ -20,6 +20,13 @@ def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False)
     return tokenizer.apply_chat_template(plain, tools=tools, tokenize=False, add_generation_prompt=add_generation_prompt)
 
 
+def adds_bos(tokenizer) -> bool:
+    """Whether the tokenizer puts its bos token before plain text by itself (so a template that also writes it would
+    give two)."""
+    bos = tokenizer.bos_token_id
+    return bos is not None and tokenizer("a", add_special_tokens=True)["input_ids"][:1] == [bos]
+
+
 def _without_trace(text: str, message: dict, span: tuple[int, int]) -> list[tuple[int, int]]:
     """The span with the message's <think> trace cut out."""
     start = text.find(message["reasoning"], *span)

@@ -104,7 +104,7 @@ def _continuation_samples(pair, documents: list[dict], width: int, prefix_tokens
              "tuned": decode(t)} for p, x, b, t in zip(prompts, ids, base_out, tuned_out)]
 
 
-def _argmax(probabilities: list[float]) -> int:
+def argmax(probabilities: list[float]) -> int:
     return max(range(len(probabilities)), key=probabilities.__getitem__)
 
 
@@ -123,7 +123,7 @@ def subset_metrics(outputs: TaskOutputs, keep: list[int], config, labels: list[s
     tasks whose outputs are not per row (perplexity blocks, preference pairs)."""
     pick = lambda values: [values[i] for i in keep]  # noqa: E731
     if outputs.kind == "classification":
-        to_label = lambda probabilities: [labels[_argmax(p)] for p in pick(probabilities)]  # noqa: E731
+        to_label = lambda probabilities: [labels[argmax(p)] for p in pick(probabilities)]  # noqa: E731
         return classification_metrics(to_label(outputs.base), to_label(outputs.tuned), pick(outputs.references),
                                       labels)
     if outputs.kind == "generation":
@@ -136,8 +136,8 @@ def classification_task(pair, config, rows: list[dict], labels: list[str]) -> tu
     with pair.base() as base:
         base_probs = class_probabilities(base, pair.tokenizer, texts, config.eval.batch_size)
     tuned_probs = class_probabilities(pair.tuned, pair.tokenizer, texts, config.eval.batch_size)
-    base_pred = [labels[_argmax(p)] for p in base_probs]
-    tuned_pred = [labels[_argmax(p)] for p in tuned_probs]
+    base_pred = [labels[argmax(p)] for p in base_probs]
+    tuned_pred = [labels[argmax(p)] for p in tuned_probs]
     metrics = classification_metrics(base_pred, tuned_pred, references, labels)
     samples = [{"prompt": shown_text(text), "reference": ref, "base": b, "tuned": t}
                for text, ref, b, t in zip(texts, references, base_pred, tuned_pred)]

@@ -154,7 +154,7 @@ def task_reference(kind: str, export_format: ExportFormat, model, loaded, enable
         return None, "--no-task-check"
     if kind not in export_format.scored_kinds:
         return None, f"the {export_format.name} format's {kind} models are not scored on the test split here"
-    examples, _ = test_examples(loaded.config, loaded.tokenizer)
+    examples = test_examples(loaded.config, loaded.tokenizer)
     task = task_kind(kind, examples)
     if task is None:
         return None, "the run's data has no test split this check can score (data.test or data.test_size)"

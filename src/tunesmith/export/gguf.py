@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunesmith.data.tokenize import adds_bos
 from tunesmith.errors import UserError
 
 
@@ -215,9 +216,7 @@ def add_special_ids(writer, tokenizer) -> None:
                                                                            writer.add_unk_token_id)):
         if value is not None:
             add(value)
-    # What the HF tokenizer does for plain text: its template adds any bos itself.
-    ids = tokenizer("a", add_special_tokens=True)["input_ids"]
-    writer.add_add_bos_token(bool(ids) and ids[0] == tokenizer.bos_token_id and tokenizer.bos_token_id is not None)
+    writer.add_add_bos_token(adds_bos(tokenizer))  # what the HF tokenizer does for plain text
 
 
 # ---- files ---------------------------------------------------------------------------------------------------

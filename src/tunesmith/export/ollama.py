@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunesmith.data.tokenize import render
+from tunesmith.data.tokenize import adds_bos, render
 from tunesmith.errors import UserError
 
 MODELFILE = "Modelfile"
@@ -106,7 +106,7 @@ def translate(tokenizer) -> TurnFormat:
 
 def modelfile_text(tokenizer, gguf_name: str, system_prompt: str | None, context: int) -> str:
     turns = translate(tokenizer)
-    bos = tokenizer.bos_token if tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id] else None
+    bos = tokenizer.bos_token if adds_bos(tokenizer) else None
     stops = list(dict.fromkeys(s for s in (turns.after.strip(), tokenizer.eos_token) if s))
     lines = [f"FROM ./{gguf_name}", "", f'TEMPLATE """{go_template(turns, bos)}"""', ""]
     if system_prompt:

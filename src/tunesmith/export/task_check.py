@@ -31,12 +31,12 @@ class TaskReference:
     metrics: list[str]  # generation metrics (config.eval.metrics)
 
 
-def test_examples(config, tokenizer) -> tuple[list, list[str] | None]:
-    """The run's test split as its evaluation prepared it (from the data cache), and its labels if it has any."""
+def test_examples(config, tokenizer) -> list:
+    """The run's test split as its evaluation prepared it (from the data cache)."""
     from tunesmith.objectives import get_objective
 
     data = get_objective(config.objective.name).prepare_data(config, tokenizer)
-    return list(data.splits.get("test") or [])[: config.eval.max_examples], getattr(data, "labels", None)
+    return list(data.splits.get("test") or [])[: config.eval.max_examples]
 
 
 def task_kind(model_kind: str, examples: list) -> str | None:
@@ -72,12 +72,12 @@ def labels_of(model) -> list[str]:
 def torch_answerer(model, tokenizer, config, kind: str, batch_size: int | None = None) -> Callable[[list], list[str]]:
     """items → outputs of a PyTorch model: greedy replies with the run's generation settings, or predicted labels."""
     from tunesmith.evaluate.scoring import class_probabilities
+    from tunesmith.evaluate.tasks import argmax
 
     size = batch_size or config.eval.batch_size
     if kind == "classification":
         labels = labels_of(model)
-        return lambda texts: [labels[max(range(len(p)), key=p.__getitem__)]
-                              for p in class_probabilities(model, tokenizer, texts, size)]
+        return lambda texts: [labels[argmax(p)] for p in class_probabilities(model, tokenizer, texts, size)]
     return lambda convs: generate(model, tokenizer, convs, config.eval.max_new_tokens, size)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tunesmith.data import PreparedData, load_splits
 from tunesmith.errors import UserError
-from tunesmith.data.tokenize import render
+from tunesmith.data.tokenize import adds_bos, render
 from tunesmith.data.tools import answer_text, uses_tools
 from tunesmith.metrics.text import exact_match, json_exact_match, parse_json
 from tunesmith.metrics.tools import argument_f1, call_decision_accuracy, function_name_accuracy, tool_call_exact_match
@@ -109,9 +109,7 @@ def _prompt(tokenizer, messages: list[dict], rendered: bool):
         return [{"role": m["role"], "content": m["content"]} for m in messages]
     text = render(tokenizer, messages, add_generation_prompt=True)
     # TRL tokenizes text prompts with the tokenizer's special tokens; a bos the template wrote would come twice.
-    bos = tokenizer.bos_token
-    adds_bos = bos is not None and tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id]
-    return text.removeprefix(bos) if adds_bos else text
+    return text.removeprefix(tokenizer.bos_token) if adds_bos(tokenizer) else text
 
 
 def build_trainer(model, tokenizer, data, trainer_args, callbacks, config):
