@@ -69,6 +69,17 @@ class ReplayConfig(Section):
     max_new_tokens: int = Field(96, gt=0, description="source=base: longest answer generated per instruction")
 
 
+class RehearsalConfig(Section):
+    lineage: bool = Field(False, description="continual: rehearse the earlier tasks, the training splits of every "
+                                             "run in model.from_run's lineage")
+    runs: list[str] = Field([], description="earlier run directories whose training splits are rehearsed (filled "
+                                            "from the lineage when lineage is true)")
+    rows: int | None = Field(None, gt=0, description="a buffer of this many earlier rows in all, shared evenly "
+                                                     "between the earlier tasks; null: `fraction`")
+    fraction: float = Field(0.25, gt=0, le=4, description="earlier rows added per new training row, when rows is "
+                                                          "null")
+
+
 class DataConfig(Section):
     train: str | None = Field(None, description="training data: JSONL/JSON/CSV/TSV/Parquet file, .txt folder, "
                                                 "save_to_disk folder or Hub dataset id")
@@ -97,6 +108,8 @@ class DataConfig(Section):
     seed: int = Field(42, description="seed of the train/validation/test split")
     replay: ReplayConfig = Field(default_factory=ReplayConfig, description="general examples mixed into the "
                                  "training split so the model keeps what it knew (see the forgetting check)")
+    rehearsal: RehearsalConfig = Field(default_factory=RehearsalConfig, description="earlier tasks' rows mixed "
+                                       "into the training split, against forgetting them (continual fine-tuning)")
     cache: bool = Field(True, description="reuse prepared data when files and settings are unchanged")
 
 
@@ -149,6 +162,9 @@ class TrainingConfig(Section):
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="fraction of steps spent warming up")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
+    anchor_decay: float = Field(0.0, ge=0, lt=1, description="L2 pull toward the weights the run started from (the "
+                                "parent's, with model.from_run): after each optimizer step every trained weight "
+                                "moves this share of the way back, scaled by lr / peak lr; 0 = off")
     seed: int = Field(42, description="seed for initialisation, shuffling and dropout")
     logging_steps: int = Field(5, gt=0, description="log training loss every N steps")
     save_steps: int = Field(100, gt=0, description="write a resumable checkpoint every N steps")
@@ -212,6 +228,38 @@ class EvalConfig(Section):
     lm_eval_tasks: list[str] = Field([], description="lm-evaluation-harness tasks scored for base and fine-tuned "
                                      "(names, or task YAML files/folders with local data); needs `pip install lm-eval`")
     lm_eval_limit: int | None = Field(None, gt=0, description="examples per lm-eval task, at most")
+
+
+class ContinualTask(Section):
+    name: str = Field(description="what the task is called in the accuracy matrix")
+    train: str = Field(description="the task's training data")
+    test: str = Field(description="the task's held-out test data, scored after every stage")
+    validation: str | None = Field(None, description="the task's validation data; default: split off train")
+
+
+MITIGATIONS = ("replay", "anchor", "general")
+
+
+class ContinualConfig(Section):
+    tasks: list[ContinualTask] = Field([], description="`tunesmith continual`: tasks trained one after another, "
+                                                       "each stage continuing from the last (model.from_run)")
+    mitigations: list[str] = Field(
+        ["none", "replay"], description="sequences to run and compare: none (plain sequential training), or "
+                                        "mitigations joined by +: replay (data.rehearsal of earlier tasks), anchor "
+                                        "(training.anchor_decay), general (data.replay)"
+    )
+
+    @field_validator("mitigations")
+    @classmethod
+    def _known(cls, mitigations: list[str]) -> list[str]:
+        for entry in mitigations:
+            unknown = [part for part in entry.split("+") if part not in MITIGATIONS and entry != "none"]
+            if unknown:
+                raise ValueError(f"unknown mitigation '{unknown[0]}' in '{entry}' (use none, or a +-joined "
+                                 f"combination of {', '.join(MITIGATIONS)})")
+        if len(set(mitigations)) != len(mitigations):
+            raise ValueError("a mitigation is listed twice")
+        return mitigations
 
 
 class OutputConfig(Section):
@@ -302,6 +350,8 @@ class RunConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig, description="evaluation during and after training")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where results are written")
     sweep: SweepConfig = Field(default_factory=SweepConfig, description="search space for `tunesmith sweep`")
+    continual: ContinualConfig = Field(default_factory=ContinualConfig, description="task sequence for "
+                                       "`tunesmith continual`")
 
 
 def _section_for(path: tuple) -> type[BaseModel] | None:

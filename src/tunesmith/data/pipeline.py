@@ -24,6 +24,7 @@ from tunesmith.data.dedup import (
     repeats_of,
     signatures,
 )
+from tunesmith.data.rehearsal import rehearse
 from tunesmith.data.split import split_indices
 from tunesmith.errors import UserError
 from tunesmith.models.gguf import tunesmith_home
@@ -162,7 +163,7 @@ def fingerprint(spec: str | None) -> str | None:
 
 
 def cache_key(cfg: DataConfig, schema: str) -> str:
-    identity = {"schema": schema, "config": cfg.model_dump(mode="json", exclude={"cache", "replay"}), "version": 3,
+    identity = {"schema": schema, "config": cfg.model_dump(mode="json", exclude={"cache", "replay", "rehearsal"}), "version": 3,
                 "files": {split: fingerprint(getattr(cfg, split)) for split in SPLITS}}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -245,7 +246,16 @@ def _build(cfg: DataConfig, schema: str, work: Path) -> tuple[dict, dict]:
 
 
 def prepare_splits(cfg: DataConfig, schema: str):
-    """(DatasetDict of train/validation/test, report); reused from the cache when files and settings match."""
+    """(DatasetDict of train/validation/test, report); reused from the cache when files and settings match, with
+    earlier tasks' rows added to train when data.rehearsal names runs (data/rehearsal.py)."""
+    splits, report = _cached_splits(cfg, schema)
+    if cfg.rehearsal.runs:
+        splits["train"], report["rehearsal"] = rehearse(splits, cfg, schema, _cached_splits)
+        report["rows"] = {**report["rows"], "train": len(splits["train"])}
+    return splits, report
+
+
+def _cached_splits(cfg: DataConfig, schema: str):
     from datasets import DatasetDict, load_from_disk
 
     quiet_libraries()

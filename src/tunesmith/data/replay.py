@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 from pathlib import Path
 
 from tunesmith.config import DataConfig
 from tunesmith.data.dedup import dedup_text, exact_key
 from tunesmith.data.examples import ChatExample, length_limit, split_stats
 from tunesmith.data.pipeline import prepare_splits
+from tunesmith.data.split import seeded_sample
 from tunesmith.data.tokenize import IGNORE, prompt_token_ids
 from tunesmith.errors import UserError
 from tunesmith.models.gguf import tunesmith_home
@@ -55,12 +55,6 @@ def check_replay(objective: str, kinds: tuple[str, ...], cfg: DataConfig) -> Non
 
 def replay_count(fraction: float, train_rows: int, available: int) -> int:
     return min(available, max(1, round(fraction * train_rows)))
-
-
-def seeded_sample(items: list, count: int, seed: int) -> list:
-    """`count` items in their original order, chosen with the split's seed."""
-    chosen = sorted(random.Random(seed).sample(range(len(items)), count))
-    return [items[i] for i in chosen]
 
 
 def file_replay(cfg: DataConfig, schema: str, train_rows: int, held_out: list[str]) -> tuple[list[dict], dict]:

@@ -35,3 +35,9 @@ def split_indices(n: int, validation_size: float, test_size: float, seed: int,
         for name, part in _cut(group, validation_size, test_size, rng).items():
             result[name].extend(part)
     return {name: sorted(part) for name, part in result.items()}
+
+
+def seeded_sample(items: list, count: int, seed: int) -> list:
+    """`count` items in their original order, chosen with the split's seed."""
+    chosen = sorted(random.Random(seed).sample(range(len(items)), count))
+    return [items[i] for i in chosen]

@@ -30,8 +30,7 @@ def prepare(config, tokenizer) -> PreparedData:
     for name, ds in splits.items():
         unknown = [(s, label) for s, label in zip(ds["_source"], ds["label"]) if label not in ids]
         if unknown:
-            raise UserError(f"{unknown[0][0]}: label '{unknown[0][1]}' does not occur in the training data",
-                            hint="add training examples for it, or set data.labels")
+            raise _unknown_label(*unknown[0], config.data.labels)
         texts = text_inputs(ds)
         encoded = encode(tokenizer, texts)
         keep = keep_within_length(name, list(ds["_source"]), [len(x) for x in encoded], config.data, report)
@@ -43,6 +42,15 @@ def prepare(config, tokenizer) -> PreparedData:
     if len(labels) < 2:
         raise UserError(f"{config.data.train}: classification needs at least two labels, found {labels}")
     return prepared
+
+
+def _unknown_label(source: str, label: str, given: list[str] | None) -> UserError:
+    if given is None:
+        return UserError(f"{source}: label '{label}' does not occur in the training data",
+                         hint="add training examples for it, or set data.labels")
+    return UserError(f"{source}: label '{label}' is not in data.labels ({', '.join(given)})",
+                     hint="add it to data.labels; a run continued from another (model.from_run) keeps the parent's "
+                          "head and labels, so give the first run every label the sequence will need")
 
 
 def text_inputs(rows) -> list:

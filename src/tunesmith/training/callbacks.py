@@ -205,3 +205,26 @@ class ThreadsFollowFreeCores(TrainerCallback):
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
             self.changes.append((state.global_step, threads))
+
+
+class AnchorDecay(TrainerCallback):
+    """`training.anchor_decay`: L2 toward the starting weights, decoupled from the gradient like AdamW's decay. After
+    each optimizer step every trainable weight moves `strength * lr / peak lr` of the way back to its value when
+    the callback was made (before training: the parent run's weights or adapter when continuing), so the pull
+    follows the schedule and does not depend on the loss's scale."""
+
+    def __init__(self, model, strength: float):
+        import torch
+
+        self.strength = strength
+        with torch.no_grad():
+            self.pairs = [(p, p.detach().clone()) for p in model.parameters() if p.requires_grad]
+
+    def on_optimizer_step(self, args, state, control, lr_scheduler=None, **kwargs):
+        import torch
+
+        lr = lr_scheduler.get_last_lr()[0] if lr_scheduler is not None else args.learning_rate
+        weight = self.strength * lr / args.learning_rate
+        with torch.no_grad():
+            for param, start in self.pairs:
+                param.lerp_(start.to(param.device), weight)

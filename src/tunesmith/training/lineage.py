@@ -42,6 +42,19 @@ def parent_of(config) -> Parent | None:
                   [*manifest.get("lineage", []), entry])
 
 
+def _parent_labels(parent: Parent, given: list[str] | None) -> list[str] | None:
+    """A classifier's labels are its parent's head, in the head's order."""
+    id2label = parent.saved.model_kwargs.get("id2label")
+    if not id2label:
+        return given
+    labels = [id2label[i] for i in sorted(id2label)]
+    if given is not None and list(given) != labels:
+        raise UserError(f"data.labels {list(given)} differ from the labels of {parent.run}'s head {labels}",
+                        hint="continuing keeps the parent's head; drop data.labels, or give the first run every "
+                             "label the sequence will need")
+    return labels
+
+
 def continue_from(config, log):
     """The config with its starting model taken from model.from_run (unchanged when it is not set), and the parent."""
     parent = parent_of(config)
@@ -56,6 +69,10 @@ def continue_from(config, log):
                         f"train further; method.name is {config.method.name}", hint=f"set method.name={parent.method}")
     updated = config.model_copy(deep=True)
     updated.model.name = parent.saved.base if parent.adapter is not None else parent.saved.weights
+    updated.data.labels = _parent_labels(parent, config.data.labels)
+    if config.data.rehearsal.lineage:
+        updated.data.rehearsal.runs = [*dict.fromkeys([*(e["run"] for e in parent.lineage),
+                                                       *config.data.rehearsal.runs])]
     what = f"its {parent.method} adapter, trained further" if parent.adapter else "its weights"
     log(f"continuing from {parent.run} ({what}; lineage: {' -> '.join(e['name'] for e in parent.lineage)})")
     return updated, parent

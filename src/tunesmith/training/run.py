@@ -29,6 +29,7 @@ from tunesmith.runs import (
 )
 from tunesmith.training.arguments import early_stopping, trainer_args
 from tunesmith.training.callbacks import (
+    AnchorDecay,
     DivergenceGuard,
     EndsRun,
     MetricsLog,
@@ -234,7 +235,8 @@ def prepare(config: RunConfig, console, resume: Path | None, callbacks) -> Stage
     guard = DivergenceGuard(config.training.divergence_factor if objective.cross_entropy else None)
     enders = [guard, *(c for c in callbacks if isinstance(c, EndsRun))]
     writers = [MetricsLog(run / "metrics.jsonl"), Progress(console)] if procs.is_main else []
-    callbacks = [*writers, stopper, guard, *early_stopping(config),
+    anchor = [AnchorDecay(model, config.training.anchor_decay)] if config.training.anchor_decay else []
+    callbacks = [*writers, stopper, guard, *early_stopping(config), *anchor,
                  *callbacks, *([threads] if hardware.device == "cpu" and not config.training.threads else [])]
     args = trainer_args(config, hardware, run, bool(data.tokenized.get("validation")))
     trainer = objective.build_trainer(model, tokenizer, data, args, callbacks, config)
