@@ -6,6 +6,7 @@
 import json
 from pathlib import Path
 
+from tunesmith.quickstart.intents import STAGES, make_intent_stage
 from tunesmith.quickstart.reviews import make_order_preferences, make_reviews
 from tunesmith.quickstart.tool_task import make_tool_examples
 
@@ -22,4 +23,7 @@ if __name__ == "__main__":
     write("order_preferences.jsonl", make_order_preferences(240, seed=2))
     write("tool_calls_train.jsonl", make_tool_examples(240, seed=3))
     write("tool_calls_test.jsonl", make_tool_examples(60, seed=4))
-    print(f"wrote reviews.jsonl, order_preferences.jsonl, tool_calls_train.jsonl and tool_calls_test.jsonl to {HERE}")
+    for stage in range(len(STAGES)):
+        write(f"intents_{stage + 1}_train.jsonl", make_intent_stage(stage, 240, seed=5))
+        write(f"intents_{stage + 1}_test.jsonl", make_intent_stage(stage, 90, seed=6))
+    print(f"wrote intents_*_train/test.jsonl, reviews.jsonl, order_preferences.jsonl, tool_calls_train.jsonl and tool_calls_test.jsonl to {HERE}")

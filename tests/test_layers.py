@@ -23,7 +23,7 @@ LAYERS = [
     "training",  # train(): prepare → fit → finish
     "export", "serve",  # deploy
     "importing",  # jobs from other tools as tunesmith configs
-    "sweep", "quickstart", "studio",  # many runs, the example, the web app
+    "sweep", "continual", "quickstart", "studio",  # many runs, task sequences, the example, the web app
     "cli", "__main__", "__init__",
 ]
 

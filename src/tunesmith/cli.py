@@ -318,6 +318,27 @@ def sweep(
     run_sweep(run_config, _console(), sweep_folder(run_config, config), trials, timeout, max_steps_per_trial)
 
 
+@app.command()
+def continual(config: Annotated[Path, typer.Argument(help="run config YAML with a continual: section (tasks)")],
+              overrides: Overrides = []) -> None:  # noqa: B006
+    """Train a sequence of tasks one after another, once per mitigation; the accuracy matrix and what each kept."""
+    from tunesmith.config import load_config
+    from tunesmith.continual.report import comparison_rows
+    from tunesmith.continual.sequence import run_continual
+    from tunesmith.runs import read_json
+
+    console = _console()
+    folder = run_continual(load_config(config, overrides), console)
+    from rich.table import Table
+
+    headers, rows = comparison_rows(read_json(folder / "continual.json"))
+    table = Table(*headers, title="continual: what each mitigation kept")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"continual folder: {folder}")
+
+
 @app.command("import-openai")
 def import_openai(
     job: Annotated[Path, typer.Argument(help="the OpenAI fine-tuning job as JSON (retrieve output or create body)")],

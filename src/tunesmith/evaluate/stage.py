@@ -134,9 +134,10 @@ def leak_free(config, data, split: str, outputs, log) -> dict | None:
     return {"examples": len(keep), "flagged": counts, "metrics": metrics}
 
 
-def evaluate_model(pair: ModelPair, config, objective, data, split: str = "test", log=print) -> dict:
+def evaluate_model(pair: ModelPair, config, objective, data, split: str = "test", log=print, also=None) -> dict:
     """Everything eval.json holds: task metrics base vs tuned, samples, forgetting and bias (each None when it does
-    not apply or is switched off), and how long each part took."""
+    not apply or is switched off), and how long each part took; `also(pair)` adds parts of the caller's own (the
+    earlier tasks of a continued run) while the pair is loaded."""
     seconds, started = {}, time.perf_counter()
     count = len(data.splits.get(split) or [])
     if count:
@@ -160,16 +161,20 @@ def evaluate_model(pair: ModelPair, config, objective, data, split: str = "test"
     if config.eval.lm_eval_tasks:
         evaluation["lm_eval"] = _lm_eval(pair, config, objective, log)
     evaluation["skipped"] = {part: reason for part, reason in skipped.items() if reason}
+    if also is not None:
+        started = time.perf_counter()
+        evaluation.update(also(pair))
+        seconds["also"] = round(time.perf_counter() - started, 2)
     pair.release_base()
     return {**evaluation, "seconds": seconds}
 
 
-def evaluate_trained(model, tokenizer, config, objective, data, saved, log=print) -> dict:
+def evaluate_trained(model, tokenizer, config, objective, data, saved, log=print, also=None) -> dict:
     """The end-of-training evaluation, on the model in memory; `saved` is the run's SavedModel (its base)."""
     loader = None if is_peft(model) else base_loader(saved, dtype_name(model), config.training.seed)
     if loader is not None:
         log("full-weight run: the base model is loaded once more for the comparison")
-    return evaluate_model(ModelPair(model, tokenizer, loader), config, objective, data, "test", log)
+    return evaluate_model(ModelPair(model, tokenizer, loader), config, objective, data, "test", log, also)
 
 
 def with_eval_options(config, max_examples: int | None, forgetting: bool, bias: bool,

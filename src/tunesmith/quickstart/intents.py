@@ -8,7 +8,8 @@ sequence, where training on the new stage alone makes a model stop predicting th
 Messages are written the way customers write: many openings and phrasings per intent, order numbers, amounts and
 dates, polite or angry, typos and odd casing, some with an unrelated sentence of context, and intents that share
 words (a refund is billing, a return label is returns; "cancel my order" is shipping, "cancel my plan" is
-cancellation). Deterministic for a seed.
+cancellation). About 4% of the rows carry another intent of their stage, the way agents mislabel tickets, so no
+model scores 100%. Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ def _message(rng: random.Random, intent: str) -> str:
     return vary_case(text, rng)
 
 
-def make_intent_stage(stage: int, count: int, seed: int) -> list[dict]:
-    """`count` messages of stage `stage`'s intents (0, 1 or 2), balanced, labelled, shuffled; unique texts."""
+def make_intent_stage(stage: int, count: int, seed: int, noise: float = 0.04) -> list[dict]:
+    """`count` messages of stage `stage`'s intents (0, 1 or 2), balanced, shuffled, unique texts; a `noise` share
+    of them labelled with another of the stage's intents."""
     rng = random.Random(seed * 10 + stage)
     intents, rows, seen = STAGES[stage], [], set()
     while len(rows) < count:
@@ -99,6 +101,7 @@ def make_intent_stage(stage: int, count: int, seed: int) -> list[dict]:
         text = _message(rng, intent)
         if text.lower() not in seen:
             seen.add(text.lower())
-            rows.append({"text": text, "label": intent})
+            wrong = rng.random() < noise
+            rows.append({"text": text, "label": rng.choice([i for i in intents if i != intent]) if wrong else intent})
     rng.shuffle(rows)
     return rows

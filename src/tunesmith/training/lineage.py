@@ -75,6 +75,8 @@ def continue_from(config, log):
                                                        *config.data.rehearsal.runs])]
     what = f"its {parent.method} adapter, trained further" if parent.adapter else "its weights"
     log(f"continuing from {parent.run} ({what}; lineage: {' -> '.join(e['name'] for e in parent.lineage)})")
+    if updated.data.labels and not config.data.labels:
+        log(f"labels: the parent's head ({', '.join(updated.data.labels)})")
     return updated, parent
 
 

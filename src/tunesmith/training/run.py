@@ -13,6 +13,7 @@ from tunesmith.config import RunConfig
 from tunesmith.data.replay import describe_replay
 from tunesmith.errors import UserError
 from tunesmith.evaluate import evaluate_trained, summary_fields, write_report
+from tunesmith.evaluate.across import earlier_tasks
 from tunesmith.fast import fuse_adapters
 from tunesmith.methods import count_parameters
 from tunesmith.models import load_model
@@ -23,6 +24,7 @@ from tunesmith.runs import (
     create_run,
     latest_checkpoint,
     open_run,
+    read_json,
     record_defaults,
     update_manifest,
     write_json,
@@ -139,8 +141,11 @@ def _final_eval(stage: Stage) -> dict | None:
     test = test_split_loss(stage.trainer) if stage.objective.test_loss else None
     if not stage.config.eval.compare_with_base:
         return test
+    lineage = read_json(stage.run / "manifest.json").get("lineage")
+    also = (lambda pair: {"earlier_tasks": earlier_tasks(pair, stage.config, stage.objective, lineage, stage.log)}
+            ) if lineage else None
     return {**evaluate_trained(stage.model, stage.tokenizer, stage.config, stage.objective, stage.data, stage.saved,
-                               stage.log), **(test or {})}
+                               stage.log, also), **(test or {})}
 
 
 def _end_early(run: Path, step: int, ended, log) -> Path:
