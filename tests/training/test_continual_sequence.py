@@ -134,6 +134,7 @@ def test_continual_runs_each_mitigation_and_writes_the_matrix(intent_bert, tmp_p
     evaluation = json.loads((second / "eval.json").read_text())  # a continued run scores its lineage's tasks
     assert evaluation["earlier_tasks"]["1-orders"]["when_trained"] == pytest.approx(replay["matrix"][0][0]["tuned"])
     assert "What each mitigation kept" in (folder / "continual.html").read_text()
+    assert "Earlier tasks: what continuing kept" in (second / "report.html").read_text()
     assert "continual: what each mitigation kept" in out
 
 

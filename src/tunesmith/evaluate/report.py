@@ -50,6 +50,11 @@ def headline(evaluation: dict, summary: dict) -> list[str]:
     if not lines:
         lines.append("No base-vs-fine-tuned comparison on held-out data was recorded (no test split, or "
                      "eval.compare_with_base is off).")
+    for name, row in (evaluation.get("earlier_tasks") or {}).items():
+        if row.get("when_trained") is not None:
+            scale = row.get("scale", "fraction")
+            lines.append(f"Earlier task {name}: {row['metric']} {fmt(row['when_trained'], scale)} when it was "
+                         f"trained -> {fmt(row['tuned'], scale)} now ({fmt_delta(row['delta'], scale)}).")
     forgetting, bias = evaluation.get("forgetting"), evaluation.get("bias")
     if forgetting:
         lines.append(f"Forgetting ({forgetting['verdict']}): {forgetting['explanation']} (KL "

@@ -7,7 +7,7 @@ import base64
 import html
 
 from tunesmith.evaluate import plots
-from tunesmith.evaluate.tables import METRIC_COLUMNS, fmt, metric_rows
+from tunesmith.evaluate.tables import METRIC_COLUMNS, fmt, fmt_delta, metric_rows
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:75em;padding:0 1em;color:#222}"
@@ -154,6 +154,22 @@ def bias_section(evaluation: dict) -> str:
                          (1, 2, 3, 4)) if flips else "")
 
 
+def earlier_tasks_section(evaluation: dict) -> str:
+    """A continued run on the test splits of the runs it continued from: what it kept of each."""
+    earlier = evaluation.get("earlier_tasks") or {}
+    if not earlier:
+        return ""
+    rows = []
+    for name, row in earlier.items():
+        scale, interval = row.get("scale", "fraction"), row.get("delta_ci95")
+        shown = f" [{fmt_delta(interval[0], scale)}, {fmt_delta(interval[1], scale)}]" if interval else ""
+        change = "-" if row.get("delta") is None else fmt_delta(row["delta"], scale) + shown
+        rows.append([name, row["metric"], fmt(row.get("when_trained"), scale), fmt(row["tuned"], scale), change])
+    return section("Earlier tasks: what continuing kept", table(["run", "metric", "when it was trained", "now",
+                                                                 "change [95% CI]"], rows),
+                   note("each run this one continued from (its lineage), scored on its own test split"))
+
+
 def cv_section(cv: dict | None) -> str:
     if not cv:
         return ""
@@ -209,7 +225,7 @@ def render_report(report: dict) -> str:
         f"objective {esc(report['objective'])} - status {esc(report['status'])} - created {esc(report['created'])}</p>",
         section("Did fine-tuning help, and what did it cost?", f"<ul class=headline>{headline}</ul>"),
         task_section(evaluation), classification_section(evaluation), samples_section(evaluation),
-        forgetting_section(evaluation), bias_section(evaluation), lm_eval_section(evaluation), cv_section(report.get("cross_validation")),
+        forgetting_section(evaluation), earlier_tasks_section(evaluation), bias_section(evaluation), lm_eval_section(evaluation), cv_section(report.get("cross_validation")),
         training_section(report),
         data_section(report["data"]),
         section("Environment and config", table(["field", "value"], environment),
