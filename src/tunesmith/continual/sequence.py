@@ -47,14 +47,19 @@ def check(config: RunConfig) -> None:
                         hint="set data.replay.source (a file of general rows, or base)")
 
 
+def task_data(data, task):
+    """A DataConfig with the task's files in place of the run's."""
+    return data.model_copy(update={"train": task.train, "validation": task.validation, "test": task.test})
+
+
 def all_labels(config: RunConfig, schema: str) -> list[str] | None:
     """Every task's labels, in order of first appearance (classification only: one head for the whole sequence)."""
     if schema != "classification" or config.data.labels:
         return config.data.labels
     seen: dict[str, None] = {}
     for task in config.continual.tasks:
-        cfg = config.data.model_copy(update={"train": task.train, "validation": task.validation, "test": task.test})
-        seen.update(dict.fromkeys(sorted(set(prepare_splits(cfg, schema)[0]["train"]["label"]))))
+        labels = prepare_splits(task_data(config.data, task), schema)[0]["train"]["label"]
+        seen.update(dict.fromkeys(sorted(set(labels))))
     return list(seen)
 
 
@@ -62,7 +67,7 @@ def stage_config(config: RunConfig, index: int, mitigation: str, folder: Path, p
     task, parts = config.continual.tasks[index], set(mitigation.split("+"))
     stage = config.model_copy(deep=True)
     stage.continual.tasks = []
-    stage.data.train, stage.data.validation, stage.data.test = task.train, task.validation, task.test
+    stage.data = task_data(stage.data, task)
     stage.data.rehearsal.lineage = "replay" in parts
     stage.training.anchor_decay = config.training.anchor_decay if "anchor" in parts else 0.0
     stage.data.replay.source = config.data.replay.source if "general" in parts else None
@@ -76,9 +81,7 @@ def score_stage(run: Path, config: RunConfig, objective) -> list[dict]:
     pair, run_config = pair_for_run(run)
     scores = []
     for task in config.continual.tasks:
-        data = run_config.data.model_copy(update={"train": task.train, "validation": task.validation,
-                                                  "test": task.test})
-        scores.append(score_task(pair, run_config, objective, data))
+        scores.append(score_task(pair, run_config, objective, task_data(run_config.data, task)))
     pair.release_base()
     return scores
 
