@@ -22,9 +22,15 @@ def earlier_data(run: str, cfg):
     path = Path(run)
     if not (path / "config.yaml").is_file():
         raise UserError(f"data.rehearsal.runs: {run} is not a run directory", hint="name runs that tunesmith made")
-    data = open_run(path)[0].data.model_copy(deep=True)
-    data.rehearsal.runs, data.rehearsal.lineage, data.replay.source = [], False, None
+    data = own_rows_only(open_run(path)[0].data)
     data.labels = None  # its rows keep their own labels; this run's objective maps them
+    return data
+
+
+def own_rows_only(data):
+    """A copy of a DataConfig that mixes nothing in: no rehearsal of earlier runs, no general replay."""
+    data = data.model_copy(deep=True)
+    data.rehearsal.runs, data.rehearsal.lineage, data.replay.source = [], False, None
     return data
 
 

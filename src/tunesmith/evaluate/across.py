@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tunesmith.data.rehearsal import own_rows_only
 from tunesmith.evaluate.compare import bootstrap_ci
 from tunesmith.evaluate.stage import evaluate_task
 from tunesmith.metrics import METRICS
@@ -21,9 +22,8 @@ from tunesmith.runs import open_run, read_json
 def task_config(config, data):
     """The run's config with the task's data settings (and the run's labels: a classifier's head is the run's)."""
     task = config.model_copy(deep=True)
-    task.data = data.model_copy(deep=True)
+    task.data = own_rows_only(data)
     task.data.labels = config.data.labels if config.data.labels else data.labels
-    task.data.rehearsal.runs, task.data.rehearsal.lineage, task.data.replay.source = [], False, None
     return task
 
 
