@@ -262,6 +262,40 @@ class ContinualConfig(Section):
         return mitigations
 
 
+class PrivacyConfig(Section):
+    clip: float | None = Field(None, gt=0, description="clip each client's update (its weights minus the round's "
+                                                       "global weights) to this L2 norm on the server; null: no "
+                                                       "differential privacy")
+    noise: float = Field(1.0, gt=0, description="Gaussian noise multiplier: noise of std noise x clip / clients "
+                                                "per round is added to the averaged update (with clip set)")
+    delta: float = Field(1e-5, gt=0, lt=1, description="the delta that the reported epsilon is for")
+
+
+class FederatedConfig(Section):
+    clients: int = Field(4, ge=2, description="`tunesmith federate`: simulated clients, each holding one part of "
+                                              "the training split")
+    rounds: int = Field(10, ge=1, description="federated rounds: the clients train, the server averages")
+    fraction: float = Field(1.0, gt=0, le=1, description="share of the clients that train in each round")
+    partition: str = Field("dirichlet:0.5", pattern=r"^(iid|dirichlet:[0-9]*\.?[0-9]+|by:.+)$",
+                           description="how the training rows are dealt to clients: iid (at random), "
+                                       "dirichlet:ALPHA (label shares per client drawn from Dirichlet(ALPHA): "
+                                       "small ALPHA, few labels per client; classification), by:FIELD (one "
+                                       "group per value of a field of the training file)")
+    local_epochs: float = Field(1.0, gt=0, description="passes a client makes over its own rows in each round")
+    strategy: Literal["fedavg", "fedprox", "fedadam"] = Field(
+        "fedavg", description="fedavg (average weighted by rows), fedprox (fedavg with a pull of proximal_mu "
+                              "toward the round's global weights during local training), fedadam (the average "
+                              "update applied by a server-side Adam)")
+    proximal_mu: float = Field(0.01, gt=0, lt=1, description="fedprox: strength of the pull toward the global "
+                                                             "weights (as training.anchor_decay)")
+    server_learning_rate: float = Field(0.01, gt=0, description="fedadam: the server optimizer's step size")
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig, description="differential privacy of the "
+                                   "clients' updates (server-side clipping and Gaussian noise, epsilon reported)")
+    compare: bool = Field(True, description="also train centralised on all rows, federated on IID partitions and "
+                                            "each client alone, and score all of them on the same test split")
+    client_cpus: int = Field(1, ge=1, description="CPU cores (and torch threads) each simulated client uses")
+
+
 class OutputConfig(Section):
     dir: str = Field("runs", description="folder that holds run directories")
     name: str | None = Field(None, description="run directory name; default: <objective>-<method>-<timestamp>")
@@ -352,6 +386,8 @@ class RunConfig(Section):
     sweep: SweepConfig = Field(default_factory=SweepConfig, description="search space for `tunesmith sweep`")
     continual: ContinualConfig = Field(default_factory=ContinualConfig, description="task sequence for "
                                        "`tunesmith continual`")
+    federated: FederatedConfig = Field(default_factory=FederatedConfig, description="clients, rounds and "
+                                       "strategy for `tunesmith federate`")
 
 
 def _section_for(path: tuple) -> type[BaseModel] | None:

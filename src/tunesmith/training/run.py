@@ -14,9 +14,6 @@ from tunesmith.data.replay import describe_replay
 from tunesmith.errors import UserError
 from tunesmith.evaluate import evaluate_trained, summary_fields, write_report
 from tunesmith.evaluate.across import earlier_tasks
-from tunesmith.fast import fuse_adapters
-from tunesmith.methods import count_parameters
-from tunesmith.models import load_model
 from tunesmith.models.saved import SavedModel, run_record
 from tunesmith.objectives import test_split_loss
 from tunesmith.plan.build import plan_loaded_model
@@ -42,8 +39,8 @@ from tunesmith.training.callbacks import (
 )
 from tunesmith.training.defaults import decide, describe, fit_batch
 from tunesmith.training.distributed import join_processes, save_gathered, shards_weights
-from tunesmith.training.lineage import with_parent_adapter
 from tunesmith.training.log import RunLog
+from tunesmith.training.model import load_for_training
 from tunesmith.training.prepare import prepare_inputs
 from tunesmith.training.replay import mix_base_replay
 from tunesmith.training.verify import verify_reload
@@ -56,16 +53,6 @@ def _check_memory(plan, hardware, log) -> None:
             f"this run needs about {plan.total_gb:.1f} GiB but only {hardware.available_memory_gb:.1f} GiB is free",
             hint="lower training.batch_size or data.max_length, or use method.name=lora",
         )
-
-
-def _dropout_overrides(source, rate: float | None) -> dict:
-    """from_pretrained kwargs that set every dropout rate the model's config has."""
-    if rate is None:
-        return {}
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(source.path)
-    return {k: rate for k in config.to_dict() if "dropout" in k and isinstance(getattr(config, k), float)}
 
 
 def _decide(inputs, log) -> tuple[RunConfig, dict]:
@@ -91,23 +78,6 @@ def _fit_memory(config: RunConfig, model, method, data, hardware, log, chosen: d
             log(f"defaults: {why}")
     _check_memory(plan(config), hardware, log)
     return config
-
-
-def _load_model(config: RunConfig, inputs, log):
-    """The starting model with the run's method applied (or the parent run's adapter, trained further)."""
-    source, hardware, method, objective = inputs.source, inputs.hardware, inputs.method, inputs.objective
-    kwargs = {**_dropout_overrides(source, config.training.dropout),
-              **(method.load_kwargs(config) if method.load_kwargs else {}),
-              **objective.head_kwargs(inputs.data)}
-    model = load_model(source, objective.model_kind, hardware.dtype, config.model.revision,
-                       config.model.trust_remote_code, **kwargs)
-    parent = inputs.parent
-    model = (with_parent_adapter(model, parent) if parent and parent.adapter
-             else method.apply(model, config.method, objective.task))
-    model = fuse_adapters(model, config.fast).to(hardware.device)
-    trainable, total = count_parameters(model)
-    log(f"parameters: {trainable:,} trainable of {total:,} ({100 * trainable / total:.2f}%), method {method.name}")
-    return model
 
 
 def _save_artifact(model, tokenizer, run: Path, artifact: str) -> Path:
@@ -229,7 +199,7 @@ def prepare(config: RunConfig, console, resume: Path | None, callbacks) -> Stage
         if inputs.parent:
             update_manifest(run, lineage=inputs.parent.lineage)
     set_seed(config.training.seed)  # new heads and adapters are initialised from the run's seed, not from chance
-    model = _load_model(config, inputs, log)
+    model = load_for_training(config, inputs, log)
     config = _fit_memory(config, model, method, data, hardware, log, chosen)
     if procs.is_main and chosen:
         record_defaults(run, config, chosen)
@@ -292,7 +262,8 @@ def finish(stage: Stage, result, seconds: float) -> Path:
     write_json(run / "summary.json", {
         "status": "finished", "steps": trainer.state.global_step, "train_seconds": round(seconds, 1),
         "first_train_loss": losses[0] if losses else None, "final_train_loss": losses[-1] if losses else None,
-        "eval_loss": evals[-1] if evals else None, "train_runtime": result.metrics.get("train_runtime"),
+        "eval_loss": evals[-1] if evals else None,
+        "train_runtime": result.metrics.get("train_runtime") if result else round(seconds, 1),
         "tokens_seen": trainer.state.num_input_tokens_seen, "artifact": artifact.name,
         "reload_max_diff": reload_difference, **summary_fields(comparison),
     })

@@ -1,0 +1,195 @@
+"""`tunesmith federate CONFIG`: LoRA fine-tuning across simulated clients with Flower.
+
+The federation is a run: `prepare` (training/run.py) makes its folder, loads the model with its method and builds
+the trainer on the prepared splits, exactly as `tunesmith train` does. The training split is dealt to
+federated.clients clients (partition.py, saved in federation/partition.json); Flower's simulation engine runs the
+ClientApp (client.py) for each client in its own process and the ServerApp (server.py) here. After every round the
+global weights go into the run's model, are scored on the validation split, and are checkpointed
+(checkpoints/checkpoint-ROUND/global.safetensors) with the round's record in federation/rounds.json, so a killed
+federation resumes from its last finished round (`--resume RUN`). After the last round the run finishes like any
+other: adapter saved and reloaded, base vs fine-tuned on the test split, report.html. Only trainable weights
+travel (method.name must save an adapter).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from tunesmith.config import RunConfig
+from tunesmith.errors import UserError
+from tunesmith.federated.partition import describe, partition
+from tunesmith.federated.server import Recorded, epsilon, make_server_app, make_strategy
+from tunesmith.methods import get_method
+from tunesmith.runs import latest_checkpoint, open_run, read_json, update_manifest, write_json
+
+FOLDER = "federation"
+
+
+def check(config: RunConfig) -> None:
+    """Refuse a federation that cannot run, before anything loads."""
+    method, fed = get_method(config.method.name), config.federated
+    if method.artifact != "adapter":
+        raise UserError(f"federated fine-tuning sends only adapter weights, and method.name={method.name} trains the "
+                        "whole model", hint="use method.name=lora (or dora, ia3)")
+    if fed.privacy.clip is not None and fed.strategy == "fedadam":
+        raise UserError("federated.privacy with strategy fedadam: Flower's privacy accounting needs FedAvg's "
+                        "aggregation", hint="use federated.strategy fedavg or fedprox with privacy")
+
+
+def _partition(stage, config: RunConfig, resume: bool) -> list[list[int]]:
+    path = stage.run / FOLDER / "partition.json"
+    if resume and path.is_file():
+        return read_json(path)["clients"]
+    fed = config.federated
+    parts = partition(stage.data, fed.partition, fed.clients, config.training.seed, config.data.train,
+                      config.data.columns)
+    path.parent.mkdir(exist_ok=True)
+    write_json(path, {"partition": fed.partition, "clients": parts, "described": describe(stage.data, parts)})
+    sizes = [len(p) for p in parts]
+    stage.log(f"partition {fed.partition}: {fed.clients} clients holding {min(sizes)}-{max(sizes)} rows "
+              f"({sum(sizes)} in all)")
+    return parts
+
+
+def _start(stage) -> tuple[int, dict]:
+    """(rounds already done, the global weights to start from): the last round checkpoint, else the run's model."""
+    from safetensors.torch import load_file
+
+    from tunesmith.training.local import load_trainable, trainable_state
+
+    checkpoint = latest_checkpoint(stage.run)
+    if checkpoint is None or not (checkpoint / "global.safetensors").is_file():
+        return 0, trainable_state(stage.model)
+    state = load_file(str(checkpoint / "global.safetensors"))
+    load_trainable(stage.model, state)
+    done = int(checkpoint.name.split("-")[-1])
+    stage.log(f"resuming after round {done} (its global weights: {checkpoint})")
+    return done, state
+
+
+def _checkpoint(run: Path, round_: int, state: dict) -> None:
+    from safetensors.torch import save_file
+
+    folder = run / "checkpoints" / f"checkpoint-{round_}"
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "global.safetensors"))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def _validation(stage, round_: int) -> dict:
+    if stage.trainer.eval_dataset is None:
+        return {}
+    stage.trainer.state.global_step = round_  # metrics.jsonl and the studio's curves: one point per round
+    scores = stage.trainer.evaluate()
+    return {k.removeprefix("eval_"): float(v) for k, v in scores.items()
+            if isinstance(v, (int, float)) and not k.endswith(("runtime", "per_second"))}
+
+
+def _describe_round(entry: dict, rounds: int) -> str:
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in entry["validation"].items() if k in ("accuracy", "loss", "f1"))
+    private = f", epsilon {entry['epsilon']:.2f}" if entry.get("epsilon") is not None else ""
+    return (f"round {entry['round']}/{rounds}: {len(entry.get('clients', {}))} of {len(entry['asked'])} clients "
+            f"trained; validation {scores or '-'}; {entry['bytes_up'] / 1e6:.2f} MB up, "
+            f"{entry['bytes_down'] / 1e6:.2f} MB down{private}; {entry['seconds']:.0f} s")
+
+
+class Rounds:
+    """The server's per-round callback: global weights into the run's model, validation, checkpoint, record."""
+
+    def __init__(self, stage, strategy: Recorded, history: list[dict], rounds: int):
+        self.stage, self.strategy, self.history, self.rounds = stage, strategy, history, rounds
+        self.clock = time.perf_counter()
+
+    def __call__(self, round_: int, arrays) -> None:
+        from tunesmith.training.local import load_trainable
+
+        state = arrays.to_torch_state_dict()
+        load_trainable(self.stage.model, state)
+        entry = {"round": round_, **self.strategy.rounds.get(round_, {}), "validation": _validation(self.stage, round_),
+                 "epsilon": epsilon(self.strategy.inner), "seconds": round(time.perf_counter() - self.clock, 1)}
+        self.clock = time.perf_counter()
+        _checkpoint(self.stage.run, round_, state)
+        self.history.append(entry)
+        write_json(self.stage.run / FOLDER / "rounds.json", {"rounds": self.history})
+        self.stage.log(_describe_round(entry, self.rounds))
+
+
+def _simulate(stage, config: RunConfig, written: RunConfig, strategy: Recorded, start: dict, after) -> None:
+    from flwr.app import ArrayRecord
+
+    from tunesmith.federated.client import make_client_app
+
+    fed = config.federated
+    client_config = written.model_copy(deep=True)
+    client_config.training.threads = fed.client_cpus
+    settings = {"local-epochs": float(fed.local_epochs)}
+    server = make_server_app(strategy, ArrayRecord(torch_state_dict=start), fed.rounds - strategy.done, settings,
+                             after)
+    client = make_client_app(client_config.model_dump(mode="json"), str(stage.run / FOLDER / "partition.json"),
+                             fed.privacy.clip is not None)
+    _run_flower(server, client, fed)
+
+
+def _quiet_flower() -> None:
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")  # offline first: no usage events sent
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    logging.getLogger("flwr").setLevel(logging.ERROR)  # tunesmith logs each round, failures included
+
+
+def _run_flower(server, client, fed) -> None:
+    from flwr.simulation import run_simulation
+
+    cores = max(fed.client_cpus, os.cpu_count() or 1)
+    run_simulation(server_app=server, client_app=client, num_supernodes=fed.clients,
+                   backend_config={"client_resources": {"num_cpus": fed.client_cpus},
+                                   "init_args": {"num_cpus": cores, "log_to_driver": False,
+                                                 "logging_level": logging.ERROR}})
+
+
+def federate(config: RunConfig, console, resume: Path | None = None) -> Path:
+    """Run (or resume) a federation; returns its run folder, finished like a trained run."""
+    from tunesmith.training.callbacks import Progress
+    from tunesmith.training.run import finish, prepare
+
+    if resume:
+        config, manifest = open_run(resume)
+        if manifest.get("status") == "finished":
+            raise UserError(f"{resume} already finished; nothing to resume")
+    check(config)
+    _quiet_flower()
+    stage = prepare(config, console, resume, ())
+    stage.trainer.remove_callback(Progress)  # the server only evaluates; the bar follows trainer.train()
+    update_manifest(stage.run, status="running", federated=config.federated.model_dump(mode="json"))
+    parts = _partition(stage, stage.config, bool(resume))
+    done, start = _start(stage)
+    history = [r for r in read_json(stage.run / FOLDER / "rounds.json").get("rounds", []) if r["round"] <= done]
+    strategy = Recorded(make_strategy(stage.config.federated), config.federated.clients, done, stage.log)
+    started = time.perf_counter()
+    _simulate(stage, stage.config, config, strategy, start, Rounds(stage, strategy, history, config.federated.rounds))
+    finished = max((r["round"] for r in history), default=0)
+    if finished < config.federated.rounds:
+        update_manifest(stage.run, status="interrupted", step=finished)
+        raise UserError(f"the federation stopped after round {finished} of {config.federated.rounds}",
+                        hint=f"continue it: tunesmith federate --resume {stage.run}")
+    run = finish(stage, None, time.perf_counter() - started)
+    _summarise(run, history, parts, time.perf_counter() - started)
+    return run
+
+
+def _summarise(run: Path, history: list[dict], parts: list[list[int]], seconds: float) -> None:
+    """summary.json gains the federation's totals; the manifest says the run is a federation."""
+    summary = read_json(run / "summary.json")
+    rounds = len(history)
+    summary.update(federated={
+        "rounds": rounds, "clients": len(parts), "rows": sum(len(p) for p in parts),
+        "bytes_per_round": round(sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in history) / max(rounds, 1)),
+        "failures": sum(len(r.get("failed") or {}) for r in history),
+        "epsilon": history[-1].get("epsilon") if history else None, "wall_seconds": round(seconds, 1)})
+    write_json(run / "summary.json", summary)
