@@ -339,6 +339,40 @@ def continual(config: Annotated[Path, typer.Argument(help="run config YAML with 
     console.print(f"continual folder: {folder}")
 
 
+@app.command()
+def federate(
+    config: Annotated[Optional[Path], typer.Argument(help="run config YAML (method lora); federated: section")] = None,
+    clients: Annotated[Optional[int], typer.Option(help="simulated clients (federated.clients)")] = None,
+    rounds: Annotated[Optional[int], typer.Option(help="federated rounds (federated.rounds)")] = None,
+    fraction: Annotated[Optional[float], typer.Option(help="share of clients per round (federated.fraction)")] = None,
+    partition: Annotated[Optional[str], typer.Option(help="iid | dirichlet:ALPHA | by:FIELD")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="a killed federation's run folder: go on after its "
+                                                        "last finished round")] = None,
+    overrides: Overrides = [],  # noqa: B006
+) -> None:
+    """Federated LoRA fine-tuning on Flower's simulation engine, compared with centralised and per-client runs."""
+    from tunesmith.config import load_config
+    from tunesmith.federated.report import COLUMNS, system_rows
+    from tunesmith.federated.run import federate as run_federation
+    from tunesmith.runs import read_json
+
+    if (config is None) == (resume is None):
+        raise UserError("give a config to start a federation, or --resume RUN to continue one (not both)")
+    given = {"clients": clients, "rounds": rounds, "fraction": fraction, "partition": partition}
+    sets = [*overrides, *(f"federated.{k}={v}" for k, v in given.items() if v is not None)]
+    console = _console()
+    run = run_federation(load_config(config, sets) if config else None, console, resume)
+    result = read_json(run / "federated.json")
+    if result:
+        from rich.table import Table
+
+        table = Table(*COLUMNS, title="federated: every system on the same test split")
+        for row in system_rows(result):
+            table.add_row(*row)
+        console.print(table)
+    console.print(f"federated run: {run}")
+
+
 @app.command("import-openai")
 def import_openai(
     job: Annotated[Path, typer.Argument(help="the OpenAI fine-tuning job as JSON (retrieve output or create body)")],

@@ -140,7 +140,7 @@ def _simulate(stage, config: RunConfig, written: RunConfig, strategy: Recorded, 
 def _quiet_flower() -> None:
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")  # offline first: no usage events sent
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
-    logging.getLogger("flwr").setLevel(logging.ERROR)  # tunesmith logs each round, failures included
+    logging.getLogger("flwr").setLevel(logging.CRITICAL)  # tunesmith logs each round, failures included
 
 
 def _run_flower(server, client, fed) -> None:
@@ -155,7 +155,6 @@ def _run_flower(server, client, fed) -> None:
 
 def federate(config: RunConfig, console, resume: Path | None = None) -> Path:
     """Run (or resume) a federation; returns its run folder, finished like a trained run."""
-    from tunesmith.training.callbacks import Progress
     from tunesmith.training.run import finish, prepare
 
     if resume:
@@ -165,7 +164,6 @@ def federate(config: RunConfig, console, resume: Path | None = None) -> Path:
     check(config)
     _quiet_flower()
     stage = prepare(config, console, resume, ())
-    stage.trainer.remove_callback(Progress)  # the server only evaluates; the bar follows trainer.train()
     update_manifest(stage.run, status="running", federated=config.federated.model_dump(mode="json"))
     parts = _partition(stage, stage.config, bool(resume))
     done, start = _start(stage)
@@ -180,7 +178,18 @@ def federate(config: RunConfig, console, resume: Path | None = None) -> Path:
                         hint=f"continue it: tunesmith federate --resume {stage.run}")
     run = finish(stage, None, time.perf_counter() - started)
     _summarise(run, history, parts, time.perf_counter() - started)
+    if config.federated.compare:
+        _compare(config, run, parts, console)
     return run
+
+
+def _compare(config: RunConfig, run: Path, parts: list[list[int]], console) -> None:
+    from tunesmith.federated.compare import run_comparison
+    from tunesmith.federated.report import write_federated_report
+
+    result = run_comparison(config, run, parts, console)
+    write_json(run / "federated.json", result)
+    write_federated_report(run, result)
 
 
 def _summarise(run: Path, history: list[dict], parts: list[list[int]], seconds: float) -> None:

@@ -53,6 +53,11 @@ def epsilon(strategy) -> float | None:
     return float(spent.epsilon) if spent is not None else None
 
 
+def _reason(text: str) -> str:
+    """The client's own error from Flower's wrapped one (ClientAppException ... Message: <the error>)."""
+    return text.rsplit("Message:", 1)[-1].strip().rstrip("'>").strip()[:300]
+
+
 def _strategy_base():
     from flwr.serverapp.strategy import Strategy
 
@@ -86,13 +91,13 @@ class Recorded(_strategy_base()):
         record = self.rounds[round_]
         failed = [m for m in replies if m.has_error()]
         answered = [m for m in replies if not m.has_error()]
-        record["failed"] = {self.client_of(m.metadata.src_node_id): m.error.reason[-300:] for m in failed}
+        record["failed"] = {self.client_of(m.metadata.src_node_id): _reason(m.error.reason) for m in failed}
         record["bytes_up"] = sum(r.count_bytes() for m in answered for r in m.content.array_records.values())
         record["clients"] = {int(m.content["metrics"]["client"]): {
             "rows": int(m.content["metrics"]["rows"]), "train_loss": float(m.content["metrics"]["train_loss"]),
             "seconds": float(m.content["metrics"]["seconds"])} for m in answered}
         for client, reason in record["failed"].items():
-            self.log(f"round {round_}: client {client} failed ({reason.strip().splitlines()[-1][:160]}); "
+            self.log(f"round {round_}: client {client} failed ({reason}); "
                      f"the round goes on with the {len(answered)} that answered")
         arrays, metrics = self.inner.aggregate_train(round_, answered + failed)
         record["aggregated"] = arrays is not None

@@ -73,6 +73,8 @@ class Progress(TrainerCallback):
         self.bar.update(self.task, completed=state.global_step, **self.fields)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is None:  # an evaluation outside trainer.train() (a federation's rounds, a run trained apart)
+            return
         logs = logs or {}
         if "loss" in logs and math.isfinite(logs["loss"]):
             self.fields["loss"] = f"{logs['loss']:.4f}"
