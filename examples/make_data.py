@@ -26,4 +26,7 @@ if __name__ == "__main__":
     for stage in range(len(STAGES)):
         write(f"intents_{stage + 1}_train.jsonl", make_intent_stage(stage, 240, seed=5))
         write(f"intents_{stage + 1}_test.jsonl", make_intent_stage(stage, 90, seed=6))
-    print(f"wrote intents_*_train/test.jsonl, reviews.jsonl, order_preferences.jsonl, tool_calls_train.jsonl and tool_calls_test.jsonl to {HERE}")
+    # every intent at once, for federated fine-tuning (examples/federated_intents.yaml)
+    write("intents_all_train.jsonl", [r for stage in range(len(STAGES)) for r in make_intent_stage(stage, 240, seed=7)])
+    write("intents_all_test.jsonl", [r for stage in range(len(STAGES)) for r in make_intent_stage(stage, 90, seed=8)])
+    print(f"wrote intents_*_train/test.jsonl, intents_all_train/test.jsonl, reviews.jsonl, order_preferences.jsonl, tool_calls_train.jsonl and tool_calls_test.jsonl to {HERE}")

@@ -64,11 +64,10 @@ def _start(stage) -> tuple[int, dict]:
     checkpoint = latest_checkpoint(stage.run)
     if checkpoint is None or not (checkpoint / "global.safetensors").is_file():
         return 0, trainable_state(stage.model)
-    state = load_file(str(checkpoint / "global.safetensors"))
-    load_trainable(stage.model, state)
+    load_trainable(stage.model, load_file(str(checkpoint / "global.safetensors")))
     done = int(checkpoint.name.split("-")[-1])
     stage.log(f"resuming after round {done} (its global weights: {checkpoint})")
-    return done, state
+    return done, trainable_state(stage.model)  # in the model's order, as every client replies
 
 
 def _checkpoint(run: Path, round_: int, state: dict) -> None:
