@@ -23,7 +23,7 @@ from rich.console import Console  # noqa: E402
 
 from tunesmith.config import load_config  # noqa: E402
 from tunesmith.federated.report import COLUMNS, system_rows  # noqa: E402
-from tunesmith.federated.run import federate  # noqa: E402
+from tunesmith.federated.compare import run_federation  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "federated.json"
 
@@ -37,7 +37,7 @@ def main() -> None:
     out = args.keep or Path(tempfile.mkdtemp(prefix="tunesmith-federated-"))
     config = load_config(args.config, [*args.overrides, f"output.dir={out}", "output.name=federation"])
     started = time.perf_counter()
-    run = federate(config, Console(quiet=True))
+    run = run_federation(config, Console(quiet=True))
     result = json.loads((run / "federated.json").read_text())
     for name, rounds in result["rounds"].items():
         print(f"{name}: validation accuracy by round " +

@@ -23,7 +23,7 @@ LAYERS = [
     "training",  # train(): prepare → fit → finish
     "export", "serve",  # deploy
     "importing",  # jobs from other tools as tunesmith configs
-    "sweep", "continual", "quickstart", "studio",  # many runs, task sequences, the example, the web app
+    "sweep", "continual", "federated", "quickstart", "studio",  # many runs, task sequences, federations, the example, the web app
     "cli", "__main__", "__init__",
 ]
 

@@ -353,7 +353,7 @@ def federate(
     """Federated LoRA fine-tuning on Flower's simulation engine, compared with centralised and per-client runs."""
     from tunesmith.config import load_config
     from tunesmith.federated.report import COLUMNS, system_rows
-    from tunesmith.federated.run import federate as run_federation
+    from tunesmith.federated.compare import run_federation
     from tunesmith.runs import read_json
 
     if (config is None) == (resume is None):

@@ -75,7 +75,8 @@ def make_client_app(config: dict, parts_file: str, private: bool):
         settings = message.content["config"]
         _fail_if_asked(client, int(settings["server-round"]))
         load_trainable(local.model, message.content["arrays"].to_torch_state_dict())
-        done = train_rows(local, rows, float(settings["local-epochs"]), float(settings.get("proximal-mu", 0.0)))
+        done = train_rows(local, rows, float(settings["local-epochs"]), float(settings.get("proximal-mu", 0.0)),
+                          steady=True)
         metrics = {"num-examples": 1 if private else done["rows"],  # DP averages clients unweighted
                    "rows": done["rows"], "train_loss": done["train_loss"], "seconds": done["seconds"], "client": client}
         reply = RecordDict({"arrays": ArrayRecord(torch_state_dict=trainable_state(local.model)),

@@ -18,7 +18,9 @@ from pathlib import Path
 from tunesmith.config import RunConfig
 from tunesmith.evaluate.across import change, row_scores
 from tunesmith.evaluate.compare import bootstrap_ci
-from tunesmith.runs import read_json
+from tunesmith.federated.run import federate
+from tunesmith.federated.report import write_federated_report
+from tunesmith.runs import open_run, read_json, write_json
 
 
 def passes(config: RunConfig) -> float:
@@ -41,8 +43,6 @@ def centralised(config: RunConfig, folder: Path, console) -> Path:
 
 
 def federated_iid(config: RunConfig, folder: Path, console) -> Path:
-    from tunesmith.federated.run import federate
-
     variant = _variant(config, folder, "federated-iid")
     variant.federated.partition = "iid"
     return federate(variant, console)
@@ -107,3 +107,16 @@ def _round_line(entry: dict) -> dict:
     return {"round": entry["round"], "validation": entry.get("validation", {}), "seconds": entry.get("seconds"),
             "clients": len(entry.get("clients", {})), "failed": list(entry.get("failed", {})),
             "bytes": entry.get("bytes_up", 0) + entry.get("bytes_down", 0)}
+
+
+def run_federation(config: RunConfig | None, console, resume: Path | None = None) -> Path:
+    """`tunesmith federate`: the federation (or the rest of a killed one), then, with federated.compare, the other
+    systems, federated.json and federated.html."""
+    run = federate(config, console, resume)
+    config = open_run(run)[0]
+    if config.federated.compare:
+        parts = read_json(run / "federation" / "partition.json")["clients"]
+        result = run_comparison(config, run, parts, console)
+        write_json(run / "federated.json", result)
+        write_federated_report(run, result)
+    return run

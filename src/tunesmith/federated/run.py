@@ -177,18 +177,7 @@ def federate(config: RunConfig, console, resume: Path | None = None) -> Path:
                         hint=f"continue it: tunesmith federate --resume {stage.run}")
     run = finish(stage, None, time.perf_counter() - started)
     _summarise(run, history, parts, time.perf_counter() - started)
-    if config.federated.compare:
-        _compare(config, run, parts, console)
     return run
-
-
-def _compare(config: RunConfig, run: Path, parts: list[list[int]], console) -> None:
-    from tunesmith.federated.compare import run_comparison
-    from tunesmith.federated.report import write_federated_report
-
-    result = run_comparison(config, run, parts, console)
-    write_json(run / "federated.json", result)
-    write_federated_report(run, result)
 
 
 def _summarise(run: Path, history: list[dict], parts: list[list[int]], seconds: float) -> None:

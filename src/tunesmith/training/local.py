@@ -64,14 +64,18 @@ def load_trainable(model, state: dict) -> None:
             params[name].copy_(torch.as_tensor(value).to(params[name].dtype))
 
 
-def train_rows(local: Local, rows: list[dict], epochs: float, pull: float = 0.0) -> dict:
+def train_rows(local: Local, rows: list[dict], epochs: float, pull: float = 0.0, steady: bool = False) -> dict:
     """Train the model `epochs` passes over `rows` (tokenized training rows), with an optional pull of strength
     `pull` toward the weights it starts from (training.anchor_decay's mechanism; FedProx's proximal term).
+    `steady`: at the peak rate throughout (no warmup, no decay), as a federated client trains each round: a round is
+    a few steps, and a schedule restarted every round would spend them warming up and decaying.
     Returns {rows, train_loss, steps, seconds}."""
     from transformers.trainer_callback import PrinterCallback
 
     config = local.config.model_copy(deep=True)
     config.training.epochs, config.training.max_steps = epochs, -1
+    if steady:
+        config.training.lr_scheduler, config.training.warmup_ratio = "constant", 0.0
     data = dataclasses.replace(local.data, tokenized={"train": rows})
     with tempfile.TemporaryDirectory(prefix="tunesmith-local-") as folder:
         args = {**trainer_args(config, local.hardware, Path(folder), False),
