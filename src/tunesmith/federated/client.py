@@ -49,7 +49,7 @@ def _fail_if_asked(client: int, round_: int) -> None:
         raise RuntimeError(f"client {client} failed in round {round_} (TUNESMITH_FAIL_CLIENT)")
 
 
-def client_rows(local, context, parts_file: str) -> tuple[int, list[dict]]:
+def client_rows(local, context, parts_file: str | None) -> tuple[int, list[dict]]:
     """(client id, its tokenized training rows)."""
     rows = local.data.tokenized["train"]
     if "train" in context.node_config:
@@ -59,33 +59,41 @@ def client_rows(local, context, parts_file: str) -> tuple[int, list[dict]]:
     return client, [rows[i] for i in parts[client]]
 
 
-def make_client_app(config: dict, parts_file: str, private: bool):
-    """The ClientApp; `config` is the run's config as a dict (it travels to every client process)."""
+def train_round(message, context, config: dict, parts_file: str | None):
+    """One round on this client: the global weights in, local training, its weights and row count out."""
     from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
+
+    from tunesmith.training.local import load_trainable, train_rows, trainable_state
+
+    local = _local(config, context.node_config.get("train"))
+    client, rows = client_rows(local, context, parts_file)
+    settings = message.content["config"]
+    _fail_if_asked(client, int(settings["server-round"]))
+    load_trainable(local.model, message.content["arrays"].to_torch_state_dict())
+    done = train_rows(local, rows, float(settings["local-epochs"]), float(settings.get("proximal-mu", 0.0)),
+                      steady=True)
+    private = local.config.federated.privacy.clip is not None
+    metrics = {"num-examples": 1 if private else done["rows"],  # DP averages clients unweighted
+               "rows": done["rows"], "train_loss": done["train_loss"], "seconds": done["seconds"], "client": client}
+    reply = RecordDict({"arrays": ArrayRecord(torch_state_dict=trainable_state(local.model)),
+                        "metrics": MetricRecord(metrics)})
+    return Message(content=reply, reply_to=message)
+
+
+def name_reply(message, context):
+    """Which client this node is (the server asks every node once)."""
+    from flwr.app import Message, MetricRecord, RecordDict
+
+    client = int(context.node_config.get("partition-id", context.node_id))
+    return Message(content=RecordDict({"metrics": MetricRecord({"client": client})}), reply_to=message)
+
+
+def make_client_app(config_of, parts_file: str | None = None):
+    """The ClientApp; `config_of(context)` gives the run's config as a dict (in simulation the dict travels with the
+    app to every client process; deployed, federated/app.py reads the YAML the run config names)."""
     from flwr.clientapp import ClientApp
 
     app = ClientApp()
-
-    @app.train()
-    def train(message, context):
-        from tunesmith.training.local import load_trainable, train_rows, trainable_state
-
-        local = _local(config, context.node_config.get("train"))
-        client, rows = client_rows(local, context, parts_file)
-        settings = message.content["config"]
-        _fail_if_asked(client, int(settings["server-round"]))
-        load_trainable(local.model, message.content["arrays"].to_torch_state_dict())
-        done = train_rows(local, rows, float(settings["local-epochs"]), float(settings.get("proximal-mu", 0.0)),
-                          steady=True)
-        metrics = {"num-examples": 1 if private else done["rows"],  # DP averages clients unweighted
-                   "rows": done["rows"], "train_loss": done["train_loss"], "seconds": done["seconds"], "client": client}
-        reply = RecordDict({"arrays": ArrayRecord(torch_state_dict=trainable_state(local.model)),
-                            "metrics": MetricRecord(metrics)})
-        return Message(content=reply, reply_to=message)
-
-    @app.query()
-    def query(message, context):
-        client = int(context.node_config.get("partition-id", context.node_id))
-        return Message(content=RecordDict({"metrics": MetricRecord({"client": client})}), reply_to=message)
-
+    app.train()(lambda message, context: train_round(message, context, config_of(context), parts_file))
+    app.query()(name_reply)
     return app

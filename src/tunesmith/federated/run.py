@@ -17,12 +17,14 @@ import logging
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tunesmith.config import RunConfig
 from tunesmith.errors import UserError
 from tunesmith.federated.partition import describe, partition
-from tunesmith.federated.server import Recorded, epsilon, make_server_app, make_strategy
+from tunesmith.federated.server import Recorded, epsilon, make_strategy, serve_rounds
 from tunesmith.methods import get_method
 from tunesmith.runs import latest_checkpoint, open_run, read_json, update_manifest, write_json
 
@@ -120,22 +122,6 @@ class Rounds:
         self.stage.log(_describe_round(entry, self.rounds))
 
 
-def _simulate(stage, config: RunConfig, written: RunConfig, strategy: Recorded, start: dict, after) -> None:
-    from flwr.app import ArrayRecord
-
-    from tunesmith.federated.client import make_client_app
-
-    fed = config.federated
-    client_config = written.model_copy(deep=True)
-    client_config.training.threads = fed.client_cpus
-    settings = {"local-epochs": float(fed.local_epochs)}
-    server = make_server_app(strategy, ArrayRecord(torch_state_dict=start), fed.rounds - strategy.done, settings,
-                             after)
-    client = make_client_app(client_config.model_dump(mode="json"), str(stage.run / FOLDER / "partition.json"),
-                             fed.privacy.clip is not None)
-    _run_flower(server, client, fed)
-
-
 def _quiet_flower() -> None:
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")  # offline first: no usage events sent
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
@@ -152,9 +138,23 @@ def _run_flower(server, client, fed) -> None:
                                                  "logging_level": logging.ERROR}})
 
 
-def federate(config: RunConfig, console, resume: Path | None = None) -> Path:
-    """Run (or resume) a federation; returns its run folder, finished like a trained run."""
-    from tunesmith.training.run import finish, prepare
+@dataclass
+class Federation:
+    """A federation between its start and its end: the run's stage, the strategy and the rounds recorded."""
+
+    stage: Any  # training.run.Stage
+    config: RunConfig  # with the defaults decided
+    written: RunConfig  # as given (what the clients decide from)
+    strategy: Recorded
+    history: list[dict]
+    parts: list[list[int]]
+    start: dict  # the global weights the next round starts from
+    started: float
+
+
+def open_federation(config: RunConfig | None, console, resume: Path | None = None) -> Federation:
+    """The run folder made (or reopened to resume), data partitioned, model loaded, strategy ready."""
+    from tunesmith.training.run import prepare
 
     if resume:
         config, manifest = open_run(resume)
@@ -168,16 +168,60 @@ def federate(config: RunConfig, console, resume: Path | None = None) -> Path:
     done, start = _start(stage)
     history = [r for r in read_json(stage.run / FOLDER / "rounds.json").get("rounds", []) if r["round"] <= done]
     strategy = Recorded(make_strategy(stage.config.federated), config.federated.clients, done, stage.log)
-    started = time.perf_counter()
-    _simulate(stage, stage.config, config, strategy, start, Rounds(stage, strategy, history, config.federated.rounds))
-    finished = max((r["round"] for r in history), default=0)
-    if finished < config.federated.rounds:
+    return Federation(stage, stage.config, config, strategy, history, parts, start, time.perf_counter())
+
+
+def serve(federation: Federation, grid) -> None:
+    """The ServerApp's main: the remaining rounds on `grid` (simulated, or a deployment's SuperLink)."""
+    from flwr.app import ArrayRecord
+
+    fed = federation.config.federated
+    rounds = Rounds(federation.stage, federation.strategy, federation.history, fed.rounds)
+    serve_rounds(grid, federation.strategy, ArrayRecord(torch_state_dict=federation.start),
+                 fed.rounds - federation.strategy.done, {"local-epochs": float(fed.local_epochs)}, rounds)
+
+
+def close_federation(federation: Federation) -> Path:
+    """After the last round: the run finished like a trained one (adapter saved, reloaded, scored), totals kept."""
+    from tunesmith.training.run import finish
+
+    stage, rounds = federation.stage, federation.config.federated.rounds
+    finished = max((r["round"] for r in federation.history), default=0)
+    if finished < rounds:
         update_manifest(stage.run, status="interrupted", step=finished)
-        raise UserError(f"the federation stopped after round {finished} of {config.federated.rounds}",
+        raise UserError(f"the federation stopped after round {finished} of {rounds}",
                         hint=f"continue it: tunesmith federate --resume {stage.run}")
-    run = finish(stage, None, time.perf_counter() - started)
-    _summarise(run, history, parts, time.perf_counter() - started)
+    seconds = time.perf_counter() - federation.started
+    run = finish(stage, None, seconds)
+    _summarise(run, federation.history, federation.parts, seconds)
     return run
+
+
+def federate(config: RunConfig | None, console, resume: Path | None = None) -> Path:
+    """Run (or resume) a federation in Flower's simulation engine; returns its run folder."""
+    federation = open_federation(config, console, resume)
+    _simulate(federation)
+    return close_federation(federation)
+
+
+def _client_config(written: RunConfig) -> dict:
+    """The config every client trains with: the one given (each decides the same defaults), its threads set."""
+    client = written.model_copy(deep=True)
+    client.training.threads = written.federated.client_cpus
+    return client.model_dump(mode="json")
+
+
+def _simulate(federation: Federation) -> None:
+    """Flower's simulation engine: one process per client (Ray), the server in a thread of this process."""
+    from flwr.serverapp import ServerApp
+
+    from tunesmith.federated.client import make_client_app
+
+    server = ServerApp()
+    server.main()(lambda grid, context: serve(federation, grid))
+    client_config = _client_config(federation.written)
+    client = make_client_app(lambda context: client_config, str(federation.stage.run / FOLDER / "partition.json"))
+    _run_flower(server, client, federation.config.federated)
 
 
 def _summarise(run: Path, history: list[dict], parts: list[list[int]], seconds: float) -> None:

@@ -127,23 +127,16 @@ def client_names(grid, clients: int, wait: float = 300.0) -> dict[int, int]:
     return {m.metadata.src_node_id: int(m.content["metrics"]["client"]) for m in replies if not m.has_error()}
 
 
-def make_server_app(strategy: Recorded, initial, rounds: int, settings: dict, after_round) -> object:
-    """The ServerApp: `rounds` rounds of `strategy` from the `initial` weights (an ArrayRecord); after each,
-    `after_round(round, arrays)` (the global round number)."""
+def serve_rounds(grid, strategy: Recorded, initial, rounds: int, settings: dict, after_round) -> None:
+    """The ServerApp's work: name the nodes, then `rounds` rounds of `strategy` from the `initial` weights (an
+    ArrayRecord), calling `after_round(round, arrays)` with the global round number after each."""
     from flwr.app import ConfigRecord
-    from flwr.serverapp import ServerApp
 
-    app = ServerApp()
+    strategy.names.update(client_names(grid, strategy.clients))
 
-    @app.main()
-    def main(grid, context):
-        strategy.names.update(client_names(grid, strategy.clients))
+    def evaluate(server_round: int, arrays):
+        if server_round:  # round 0 is the starting weights, scored before the first round
+            after_round(server_round + strategy.done, arrays)
 
-        def evaluate(server_round: int, arrays):
-            if server_round:  # round 0 is the starting weights, scored before the first round
-                after_round(server_round + strategy.done, arrays)
-
-        strategy.start(grid=grid, initial_arrays=initial, num_rounds=rounds, train_config=ConfigRecord(settings),
-                       evaluate_fn=evaluate)
-
-    return app
+    strategy.start(grid=grid, initial_arrays=initial, num_rounds=rounds, train_config=ConfigRecord(settings),
+                   evaluate_fn=evaluate)
