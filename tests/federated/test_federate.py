@@ -160,3 +160,10 @@ def test_a_killed_federation_resumes_after_its_last_round_with_privacy_accounted
     assert json.loads((run / "summary.json").read_text())["federated"]["rounds"] == 2
     code, out, err = cli("federate", "--resume", str(run))
     assert code == 2 and "already finished" in err
+
+
+def test_more_clients_than_rows_exits_2_and_leaves_no_run(intent_bert, tmp_path, cli):
+    (tmp_path / "fed.yaml").write_text(yaml.safe_dump(federation_config(intent_bert, tmp_path, partition="iid")))
+    code, out, err = cli("federate", str(tmp_path / "fed.yaml"), "--clients", "100")
+    assert code == 2 and "federated.clients=100 is more than the 48 training rows" in err
+    assert not (tmp_path / "out" / "fed").exists()

@@ -164,7 +164,12 @@ def open_federation(config: RunConfig | None, console, resume: Path | None = Non
     _quiet_flower()
     stage = prepare(config, console, resume, ())
     update_manifest(stage.run, status="running", federated=config.federated.model_dump(mode="json"))
-    parts = _partition(stage, stage.config, bool(resume))
+    try:
+        parts = _partition(stage, stage.config, bool(resume))
+    except UserError:
+        if not resume:  # a partition that cannot be made leaves no half-made run behind
+            shutil.rmtree(stage.run, ignore_errors=True)
+        raise
     done, start = _start(stage)
     history = [r for r in read_json(stage.run / FOLDER / "rounds.json").get("rounds", []) if r["round"] <= done]
     strategy = Recorded(make_strategy(stage.config.federated), config.federated.clients, done, stage.log)
