@@ -37,6 +37,11 @@ class ModelConfig(Section):
                           "model; a LoRA-family run's adapter trains further (same method and objective); model.name "
                           "is then taken from that run, and the chain is kept in the manifest's lineage"
     )
+    from_run_adapter: Literal["continue", "stack"] = Field(
+        "continue", description="a LoRA-family parent (model.from_run): continue = train its adapter further; "
+                                "stack = fold it into the weights (kept once as PARENT/merged/) and train a new "
+                                "adapter of method.name on top, which is then compared with the parent"
+    )
 
 
 class CleanConfig(Section):

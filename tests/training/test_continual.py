@@ -79,3 +79,27 @@ def test_continuing_an_adapter_with_another_method_is_refused(lora_run, tiny_con
         prepare(config, Console(quiet=True), None, ())
     code, _, err = cli("train", "--from", str(tmp_path / "nowhere"), "--set", f"data.train={tiny_config.data.train}")
     assert code == 2 and "is not a run directory" in err and "Traceback" not in err
+
+
+def test_stacking_folds_the_parents_adapter_in_and_trains_a_new_one_that_starts_as_the_parent(lora_run, tiny_config,
+                                                                                               tmp_path):
+    from tunesmith.models.saved import load_run
+
+    parent, _ = lora_run
+    config = child_config(tiny_config, parent, tmp_path, "stacked")
+    config.method.name, config.model.from_run_adapter = "dora", "stack"  # any method may go on top
+    stage = prepare(config, Console(quiet=True), None, ())
+    assert (parent / "merged" / "config.json").is_file()
+    manifest = json.loads((stage.run / "manifest.json").read_text())
+    assert manifest["model"]["base"].endswith("merged") and manifest["lineage"][0]["name"] == parent.name
+    trained = [k for k, p in stage.model.named_parameters() if p.requires_grad]
+    assert trained and all("lora_" in k for k in trained)  # a new adapter; the parent's is in the weights
+    ids = torch.tensor([[1, 5, 9, 12, 7]])
+    with torch.no_grad():
+        ours = stage.model(input_ids=ids).logits
+        theirs = load_run(parent, log=lambda line: None).model(input_ids=ids).logits
+    assert torch.allclose(ours, theirs, atol=1e-4)  # a new adapter starts as a no-op on the merged parent
+    child = train(config.model_copy(update={"output": config.output.model_copy(update={"name": "stacked-2"})}),
+                  Console(quiet=True))
+    reloaded = load_run(child, log=lambda line: None)
+    assert reloaded.saved.base.endswith("merged")

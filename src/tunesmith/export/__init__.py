@@ -16,12 +16,12 @@ from tunesmith.export import gguf_format
 from tunesmith.export.gguf import gguf_file, parse_types
 from tunesmith.errors import UserError
 from tunesmith.export.card import model_card
-from tunesmith.export.formats import FORMATS, ExportFormat, merge_adapter
+from tunesmith.export.formats import FORMATS, ExportFormat
 from tunesmith.export.probes import Agreement, compare, make_probes, probe_inputs
 from tunesmith.export.stage import check_target, staged_folder
 from tunesmith.export.task_check import AnswerContext, reference_of, run_task_check, task_kind, test_examples
 from tunesmith.models import resolve_model
-from tunesmith.models.saved import load_run, saved_model_of_run
+from tunesmith.models.saved import load_run, merged, saved_model_of_run
 from tunesmith.runs import write_json
 
 EXPORT_INFO = "tunesmith_export.json"  # read back by `tunesmith serve`: format, base, system prompt, check
@@ -102,7 +102,7 @@ def export_run(run: Path, target: Path, *, adapter_only: bool = False, fmt: str 
     items = probe_inputs(run, config)
     log(f"computing reference outputs on {len(items)} probe inputs")
     probes = make_probes(model, tokenizer, items, kind)  # the unmerged model: the check covers the merge
-    model = merge_adapter(model) if export_format.merged else model
+    model = merged(model) if export_format.merged else model
     reference, skipped = task_reference(kind, export_format, model, loaded, task_check, log)
     with staged_folder(target, force, run) as folder:
         log(f"writing {export_format.name} export")

@@ -53,14 +53,6 @@ def register(fmt: ExportFormat) -> ExportFormat:
     return fmt
 
 
-def merge_adapter(model):
-    """The run's model with a PEFT adapter folded into the base weights (a full-weights run is returned as is)."""
-    from peft import PeftModel
-
-    # safe_merge checks the merged weights for NaNs before replacing the originals.
-    return model.merge_and_unload(safe_merge=True) if isinstance(model, PeftModel) else model
-
-
 def export_generation_config(model, tokenizer):
     """The model's generation config, made to stop at the chat template's end-of-turn token and pad with `pad`."""
     config = copy.deepcopy(model.generation_config)

@@ -257,6 +257,14 @@ def weights_saved(run: Path, manifest: dict) -> bool:
     return any((run / name).is_dir() for name in ARTIFACT_FORMATS)
 
 
+def merged(model):
+    """A model with its PEFT adapter folded into the base weights (a model without one is returned as is)."""
+    from peft import PeftModel
+
+    # safe_merge checks the merged weights for NaNs before replacing the originals.
+    return model.merge_and_unload(safe_merge=True) if isinstance(model, PeftModel) else model
+
+
 def load_run(run: Path, *, base: bool = False, log=print) -> LoadedRun:
     """A run's fine-tuned model (or with base=True, the untouched model it started from) and its tokenizer, in eval
     mode on the device the run's config asks for."""
