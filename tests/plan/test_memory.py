@@ -268,12 +268,13 @@ def test_training_checks_the_plan_the_command_prints(tiny_config):
     from tunesmith.errors import UserError
     from tunesmith.plan.build import plan_run
     from tunesmith.training.prepare import prepare_inputs
-    from tunesmith.training.run import _fit_memory, _load_model
+    from tunesmith.training.model import load_for_training
+    from tunesmith.training.run import _fit_memory
 
     lines: list[str] = []
     inputs = prepare_inputs(tiny_config, lines.append)
     method, hardware, data = inputs.method, inputs.hardware, inputs.data
-    model = _load_model(inputs.config, inputs, lines.append)
+    model = load_for_training(inputs.config, inputs, lines.append)
     _fit_memory(inputs.config, model, method, data, hardware, lines.append, {})
     planned = plan_run(tiny_config).rows[0].fit.plan
     assert any(line.startswith(f"memory plan: {planned.describe()}") for line in lines)
@@ -287,14 +288,15 @@ def test_a_decided_batch_that_does_not_fit_is_split_into_micro_batches(tiny_conf
 
     from tunesmith.plan.build import plan_loaded_model
     from tunesmith.training.prepare import prepare_inputs
-    from tunesmith.training.run import _fit_memory, _load_model
+    from tunesmith.training.model import load_for_training
+    from tunesmith.training.run import _fit_memory
 
     config = tiny_config.model_copy(deep=True)
     config.training.batch_size = None
     inputs = prepare_inputs(config, print)
     assert inputs.config.training.batch_size == 8 and "batch_size" in inputs.chosen
     method, data = inputs.method, inputs.data
-    model = _load_model(inputs.config, inputs, print)
+    model = load_for_training(inputs.config, inputs, print)
     sizes = {}
     for batch in (8, 4, 2):
         trial = inputs.config.model_copy(deep=True)
