@@ -10,10 +10,8 @@ the paired 95% interval, train seconds) with the machine it ran on.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -21,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402  (the sibling benchmark: machine_info)
 from rich.console import Console  # noqa: E402
 
-from tunesmith.config import load_config  # noqa: E402
 from tunesmith.continual.report import comparison_rows, matrix_rows  # noqa: E402
 from tunesmith.continual.sequence import run_continual  # noqa: E402
 
@@ -29,13 +26,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "continual.json"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config", type=Path, default=Path("examples/continual_intents.yaml"))
-    parser.add_argument("--keep", type=Path)
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    args = parser.parse_args()
-    out = args.keep or Path(tempfile.mkdtemp(prefix="tunesmith-continual-"))
-    config = load_config(args.config, [*args.overrides, f"output.dir={out}", "output.name=sequence"])
+    args, config = quality.example_config("examples/continual_intents.yaml", "sequence")
     folder = run_continual(config, Console(quiet=True))
     result = json.loads((folder / "continual.json").read_text())
     names = [t["name"] for t in result["tasks"]]
@@ -51,8 +42,7 @@ def main() -> None:
         for row in [sequence["base"], *sequence["matrix"]]:
             for cell in row:
                 cell.pop("scores", None)  # per-row scores stay in the run folder
-    RESULTS.write_text(json.dumps({"machine": quality.machine_info(), "config": str(args.config),
-                                   "overrides": args.overrides, "result": result}, indent=2) + "\n")
+    quality.write_results(RESULTS, args, result)
     print(f"\nwrote {RESULTS}; runs in {folder}")
 
 

@@ -9,10 +9,8 @@ the validation metric after every round, and writes benchmarks/results/federated
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402  (the sibling benchmark: machine_info)
 from rich.console import Console  # noqa: E402
 
-from tunesmith.config import load_config  # noqa: E402
 from tunesmith.federated.report import COLUMNS, system_rows  # noqa: E402
 from tunesmith.federated.compare import run_federation  # noqa: E402
 
@@ -29,13 +26,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "federated.json"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config", type=Path, default=Path("examples/federated_intents.yaml"))
-    parser.add_argument("--keep", type=Path)
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    args = parser.parse_args()
-    out = args.keep or Path(tempfile.mkdtemp(prefix="tunesmith-federated-"))
-    config = load_config(args.config, [*args.overrides, f"output.dir={out}", "output.name=federation"])
+    args, config = quality.example_config("examples/federated_intents.yaml", "federation")
     started = time.perf_counter()
     run = run_federation(config, Console(quiet=True))
     result = json.loads((run / "federated.json").read_text())
@@ -45,9 +36,7 @@ def main() -> None:
     print(" | ".join(COLUMNS))
     for row in system_rows(result):
         print(" | ".join(row))
-    RESULTS.write_text(json.dumps({"machine": quality.machine_info(), "config": str(args.config),
-                                   "overrides": args.overrides, "seconds": round(time.perf_counter() - started),
-                                   "result": result}, indent=2) + "\n")
+    quality.write_results(RESULTS, args, result, seconds=round(time.perf_counter() - started))
     print(f"\nwrote {RESULTS}; runs in {run}")
 
 

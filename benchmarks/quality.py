@@ -290,6 +290,26 @@ def scored(task: Task, result: dict, test: Path) -> dict:
 # ---------------------------------------------------------------- reporting
 
 
+def example_config(default: str, name: str):
+    """(args, config) of a benchmark over one shipped example config: --config, --keep DIR (else a temporary
+    folder), --set K=V; the runs go to the folder under `name`."""
+    from tunesmith.config import load_config
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", type=Path, default=Path(default))
+    parser.add_argument("--keep", type=Path)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+    out = args.keep or Path(tempfile.mkdtemp(prefix=f"tunesmith-{name}-"))
+    return args, load_config(args.config, [*args.overrides, f"output.dir={out}", f"output.name={name}"])
+
+
+def write_results(path: Path, args, result: dict, **extra) -> None:
+    """benchmarks/results/NAME.json: the machine, the config and overrides it ran, and the result."""
+    path.write_text(json.dumps({"machine": machine_info(), "config": str(args.config), "overrides": args.overrides,
+                                **extra, "result": result}, indent=2) + "\n")
+
+
 def machine_info() -> dict:
     import torch
     import transformers

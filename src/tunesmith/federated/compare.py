@@ -73,8 +73,8 @@ def score(run: Path) -> dict | None:
             "ci95": list(bootstrap_ci(scores)) if scores else None, "scores": scores}
 
 
-def system(name: str, run: Path, reference: dict | None) -> dict:
-    summary, scored = read_json(run / "summary.json"), score(run)
+def system(name: str, run: Path, scored: dict | None, reference: dict | None) -> dict:
+    summary = read_json(run / "summary.json")
     fed = summary.get("federated") or {}
     row = {"system": name, "run": str(run), "wall_seconds": fed.get("wall_seconds", summary.get("train_seconds")),
            "bytes_per_round": fed.get("bytes_per_round"), "epsilon": fed.get("epsilon"),
@@ -94,8 +94,8 @@ def run_comparison(config: RunConfig, run: Path, parts: list[list[int]], console
         runs["federated iid"] = federated_iid(config, folder, console)
     for client, rows in enumerate(parts):
         runs[f"client {client} alone"] = alone(config, folder, client, rows, console)
-    reference = score(runs["centralised"])
-    systems = [system(name, path, reference) for name, path in runs.items()]
+    scores = {name: score(path) for name, path in runs.items()}
+    systems = [system(name, path, scores[name], scores["centralised"]) for name, path in runs.items()]
     rounds = {name: read_json(path / "federation" / "rounds.json").get("rounds", [])
               for name, path in runs.items() if name.startswith("federated")}
     return {"federated": config.federated.model_dump(mode="json"), "passes_per_row": passes(config),

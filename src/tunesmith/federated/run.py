@@ -230,7 +230,7 @@ def _simulate(federation: Federation) -> None:
 
 
 def _summarise(run: Path, history: list[dict], parts: list[list[int]], seconds: float) -> None:
-    """summary.json gains the federation's totals; the manifest says the run is a federation."""
+    """summary.json gains the federation's totals (the manifest's `federated` record was written at the start)."""
     summary = read_json(run / "summary.json")
     rounds = len(history)
     summary.update(federated={
