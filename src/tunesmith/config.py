@@ -196,6 +196,8 @@ class TrainingConfig(Section):
 class FastConfig(Section):
     padding_free: bool = Field(True, description="sft: join each batch into one row with attention kept inside each "
                                "example and score only labelled positions; false = padded batches (TRL SFTTrainer)")
+    shared_prefix: bool = Field(True, description="padding-free sft: a prefix all of a batch's examples begin with "
+                                "(system prompt, tool listing) computed once per batch; same loss and gradients")
     head_loss: bool = Field(True, description="padding-free sft: project the LM head inside the loss, 512 labelled "
                             "positions at a time; false = the model's own head on every labelled position")
     lean_layers: bool = Field(True, description="padding-free sft: RMSNorm and SwiGLU backward passes that keep "

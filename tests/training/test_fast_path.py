@@ -97,6 +97,51 @@ def test_label_loss_scores_only_labelled_positions_like_the_model_loss(tiny_mode
     assert label_loss(outputs, labels, num_items_in_batch=22).item() == pytest.approx(expected.item() / 2, rel=1e-5)
 
 
+def shared_prefix_examples():
+    prefix = list(range(3, 23))  # 20 tokens all three begin with, no label among them
+    rests = [list(range(30, 39)), list(range(50, 56)), list(range(60, 74))]
+    return [{"input_ids": prefix + rest, "labels": [-100] * 22 + rest[2:]} for rest in rests]
+
+
+def test_shared_prefix_is_found_only_where_it_is_safe():
+    from tunesmith.fast.padding_free import shared_prefix_length
+
+    examples = shared_prefix_examples()
+    assert shared_prefix_length(examples) == 20
+    examples[1]["labels"][18] = 7  # a label inside the prefix: stop before the token that predicts it
+    assert shared_prefix_length(examples) == 17
+    assert shared_prefix_length(examples[:1]) == 0
+    different = shared_prefix_examples()
+    different[2]["input_ids"][5] = 99
+    assert shared_prefix_length(different) == 0  # 5 common tokens: under MIN_SHARED
+
+
+@pytest.mark.parametrize("head_in_loss", [False, True])
+def test_shared_prefix_gives_the_flattened_loss_and_gradients(tiny_model, head_in_loss):
+    from peft import LoraConfig, get_peft_model
+
+    from tunesmith.fast.head_loss import chunked_head_loss
+    from tunesmith.fast.padding_free import PaddingFreeCollator, label_loss, language_model, use_varlen_attention
+
+    torch.manual_seed(0)
+    model = get_peft_model(tiny_llama(tiny_model), LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    assert use_varlen_attention(model)
+    loss_of = chunked_head_loss(language_model(model)) if head_in_loss else label_loss
+    results = []
+    for share in (False, True):
+        batch = PaddingFreeCollator(head_in_loss, share_prefix=share)(shared_prefix_examples())
+        assert batch["input_ids"].shape[1] == (20 + 9 + 6 + 14 if share else 3 * 20 + 29)
+        labels = batch.pop("labels")
+        model.zero_grad()
+        loss = loss_of(model(**batch), labels)
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+        results.append((loss.item(), grads))
+    (flat, flat_grads), (shared, shared_grads) = results
+    assert shared == pytest.approx(flat, rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5, rtol=1e-4) for a, b in zip(flat_grads, shared_grads))
+
+
 def test_virtual_token_methods_keep_padded_batches(tiny_model):
     from peft import PromptTuningConfig, get_peft_model
 

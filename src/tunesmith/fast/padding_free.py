@@ -8,6 +8,10 @@ vocabulary projection on every position although most carry no loss. Here:
 - attention `tunesmith_varlen` (registered with transformers' `AttentionInterface`) runs causal SDPA on each example
   separately from those boundaries, so no token sees another example and no work goes to a block-diagonal mask;
   without boundaries (evaluation with padding, generation) it is transformers' SDPA unchanged;
+- a prefix every example of the batch begins with and has no label in (the system prompt, a tool listing: 80% of a
+  tool-calling row) is computed once per batch: the row holds it once, then each example's rest, and each rest
+  attends to the prefix and to itself (`shared_prefix_length`). Loss and gradients are the unshared row's (tested);
+  only dropout inside the prefix is drawn once for the batch instead of once per example;
 - the collator adds a boolean `logits_to_keep` (a model forward argument), so the LM head projects only the
   positions whose next token carries loss, and `label_loss` scores those; where the head is a plain projection,
   head_loss.py goes further and projects those positions in chunks inside the loss.
@@ -20,11 +24,13 @@ import torch.nn.functional as F
 
 VARLEN = "tunesmith_varlen"
 IGNORE = -100
+MIN_SHARED = 16  # tokens: a shorter common prefix saves less than its masks cost
 
 
 def varlen_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None,
-                     cu_seq_lens_q=None, **kwargs):
-    """Causal attention per example of a flattened row; (batch, seq, heads, dim) like transformers' SDPA."""
+                     cu_seq_lens_q=None, shared_prefix_length=0, **kwargs):
+    """Causal attention per example of a flattened row; (batch, seq, heads, dim) like transformers' SDPA. With a
+    shared prefix the row's first piece is that prefix and every later piece attends to it, then to itself."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     if cu_seq_lens_q is None or query.shape[0] != 1:
@@ -35,10 +41,24 @@ def varlen_attention(module, query, key, value, attention_mask, dropout=0.0, sca
     gqa = query.shape[1] != key.shape[1]
     # split (not indexing): its backward joins the pieces' gradients once instead of adding a full-size zero-padded
     # gradient per example
-    pieces = zip(*(t.split(lengths, dim=2) for t in (query, key, value)))
-    parts = [F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout, scale=scaling, enable_gqa=gqa)
-             for q, k, v in pieces]
+    pieces = list(zip(*(t.split(lengths, dim=2) for t in (query, key, value))))
+    sdpa = {"dropout_p": dropout, "scale": scaling, "enable_gqa": gqa}
+    if not shared_prefix_length:
+        parts = [F.scaled_dot_product_attention(q, k, v, is_causal=True, **sdpa) for q, k, v in pieces]
+    else:
+        parts = [_after_prefix(piece, pieces[0], **sdpa) if i else
+                 F.scaled_dot_product_attention(*piece, is_causal=True, **sdpa) for i, piece in enumerate(pieces)]
     return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
+
+
+def _after_prefix(piece, prefix, **sdpa):
+    """Causal attention of one example's rest over the shared prefix's keys and values, then its own."""
+    q, k, v = piece
+    _, prefix_k, prefix_v = prefix
+    length, shared = q.shape[2], prefix_k.shape[2]
+    allowed = torch.ones(length, shared + length, dtype=torch.bool, device=q.device).tril_(shared)
+    return F.scaled_dot_product_attention(q, torch.cat([prefix_k, k], dim=2), torch.cat([prefix_v, v], dim=2),
+                                          attn_mask=allowed, **sdpa)
 
 
 def register_varlen_attention() -> None:
@@ -71,18 +91,55 @@ def use_varlen_attention(model) -> bool:
     return inner.config._attn_implementation == VARLEN
 
 
-class PaddingFreeCollator:
-    """One row per batch (transformers' flattening collator) plus `logits_to_keep`: positions whose next label counts,
-    or none at all when the loss projects the hidden states itself (`head_in_loss`, fast/head_loss.py)."""
+def _first_label(labels) -> int:
+    return next((i for i, label in enumerate(labels) if label != IGNORE), len(labels))
 
-    def __init__(self, head_in_loss: bool = False):
+
+def shared_prefix_length(features: list[dict]) -> int:
+    """How many leading tokens every example of the batch has in common, short of the token before its first label
+    (so the prefix predicts nothing) and of its last token; 0 under MIN_SHARED or for a single example."""
+    if len(features) < 2:
+        return 0
+    rows = [list(f["input_ids"]) for f in features]
+    limit = min(min(len(r) - 1, _first_label(f["labels"]) - 1) for r, f in zip(rows, features))
+    length = 0
+    while length < limit and all(r[length] == rows[0][length] for r in rows[1:]):
+        length += 1
+    return length if length >= MIN_SHARED else 0
+
+
+def shared_prefix_row(features: list[dict], shared: int) -> dict:
+    """The batch as one row: the shared prefix once, then each example without it; positions continue from the
+    prefix in each example, and the boundaries mark the prefix and each rest."""
+    rests = [(list(f["input_ids"])[shared:], list(f["labels"])[shared:]) for f in features]
+    ids = list(features[0]["input_ids"])[:shared] + [t for r, _ in rests for t in r]
+    labels = [IGNORE] * shared + [t for _, r in rests for t in r]
+    positions = list(range(shared)) + [p for r, _ in rests for p in range(shared, shared + len(r))]
+    bounds = torch.tensor([0, shared, *(len(r) for r, _ in rests)], dtype=torch.int32).cumsum(0, dtype=torch.int32)
+    longest = max(shared, *(len(r) for r, _ in rests))
+    return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
+            "position_ids": torch.tensor([positions]), "cu_seq_lens_q": bounds, "cu_seq_lens_k": bounds, "max_length_q": longest, "max_length_k": longest,
+            "shared_prefix_length": shared}
+
+
+class PaddingFreeCollator:
+    """One row per batch (transformers' flattening collator, or the shared-prefix row when the batch's examples
+    begin alike and `share_prefix`) plus `logits_to_keep`: positions whose next label counts, or none at all when
+    the loss projects the hidden states itself (`head_in_loss`, fast/head_loss.py)."""
+
+    def __init__(self, head_in_loss: bool = False, share_prefix: bool = True):
         from transformers import DataCollatorWithFlattening
 
         self.flatten = DataCollatorWithFlattening(return_flash_attn_kwargs=True, separator_id=IGNORE)
         self.head_in_loss = head_in_loss
+        self.share_prefix = share_prefix
 
     def __call__(self, features: list[dict]) -> dict:
-        batch = self.flatten([{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features])
+        shared = shared_prefix_length(features) if self.share_prefix else 0
+        if shared:
+            batch = shared_prefix_row(features, shared)
+        else:
+            batch = self.flatten([{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features])
         keep = torch.zeros_like(batch["labels"], dtype=torch.bool)
         if not self.head_in_loss:
             keep[:, :-1] = batch["labels"][:, 1:] != IGNORE

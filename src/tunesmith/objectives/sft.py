@@ -34,7 +34,7 @@ def padding_free_trainer(model, tokenizer, train, validation, trainer_args: dict
     if fast.lean_layers:
         fuse_layers(language_model(model))  # norms and SwiGLU products that keep less for backward
     return Trainer(model=model, args=TrainingArguments(**args), train_dataset=train, eval_dataset=validation,
-                   data_collator=PaddingFreeCollator(head_in_loss=head_loss is not None),
+                   data_collator=PaddingFreeCollator(head_loss is not None, fast.shared_prefix),
                    compute_loss_func=head_loss or label_loss, processing_class=tokenizer, callbacks=callbacks)
 
 
