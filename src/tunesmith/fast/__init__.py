@@ -2,6 +2,7 @@
 and each is switched off by a config field (the plain path it replaces stays the reference its tests compare with):
 
   padding_free.py  fast.padding_free  sft on decoders: a batch joined into one row, attention kept per example
+                   fast.shared_prefix the prefix all of a batch's examples share (system prompt, tools) computed once
   head_loss.py     fast.head_loss     the LM head projected inside the loss, only where a label is
   fused_layers.py  fast.lean_layers   RMSNorm and SwiGLU backward passes that keep fewer activations
   lora_fused.py    fast.fused_lora    LoRA's adapter path as one addmm (a PEFT LoRA variant)
