@@ -77,7 +77,11 @@ def test_each_example_attends_only_to_itself(tiny_model):
 
 
 def test_label_loss_scores_only_labelled_positions_like_the_model_loss(tiny_model):
-    from tunesmith.fast.padding_free import PaddingFreeCollator, label_loss, use_varlen_attention
+    from tunesmith.fast.padding_free import (
+        PaddingFreeCollator,
+        label_loss,
+        use_varlen_attention,
+    )
 
     model = tiny_llama(tiny_model)
     examples = [{"input_ids": list(range(3, 15)), "labels": [-100] * 6 + list(range(9, 15))},
@@ -121,7 +125,12 @@ def test_shared_prefix_gives_the_flattened_loss_and_gradients(tiny_model, head_i
     from peft import LoraConfig, get_peft_model
 
     from tunesmith.fast.head_loss import chunked_head_loss
-    from tunesmith.fast.padding_free import PaddingFreeCollator, label_loss, language_model, use_varlen_attention
+    from tunesmith.fast.padding_free import (
+        PaddingFreeCollator,
+        label_loss,
+        language_model,
+        use_varlen_attention,
+    )
 
     torch.manual_seed(0)
     model = get_peft_model(tiny_llama(tiny_model), LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
