@@ -118,8 +118,8 @@ def shared_prefix_row(features: list[dict], shared: int) -> dict:
     bounds = torch.tensor([0, shared, *(len(r) for r, _ in rests)], dtype=torch.int32).cumsum(0, dtype=torch.int32)
     longest = max(shared, *(len(r) for r, _ in rests))
     return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
-            "position_ids": torch.tensor([positions]), "cu_seq_lens_q": bounds, "cu_seq_lens_k": bounds, "max_length_q": longest, "max_length_k": longest,
-            "shared_prefix_length": shared}
+            "position_ids": torch.tensor([positions]), "cu_seq_lens_q": bounds, "cu_seq_lens_k": bounds,
+            "max_length_q": longest, "max_length_k": longest, "shared_prefix_length": shared}
 
 
 class PaddingFreeCollator:
